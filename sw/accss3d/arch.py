@@ -119,9 +119,7 @@ class ArchConfig:
             for field in (f"{kind}_bank_bytes", f"{kind}_banks"):
                 positive(field)
                 if not _is_pow2(getattr(self, field)):
-                    raise ConfigError(
-                        f"{field} must be a power of two, not {getattr(self, field)}"
-                    )
+                    raise ConfigError(f"{field} must be a power of two, not {getattr(self, field)}")
         positive("bus_data_bits", 1024)
         if not _is_pow2(self.bus_data_bits) or self.bus_data_bits < 8:
             raise ConfigError(

@@ -63,7 +63,10 @@ def add_scene_options(parser) -> None:
         "'room:SEED[:SIZE]' (SIZE: tiny, small, medium, large, huge or a voxel count)",
     )
     parser.add_argument(
-        "--voxel-size", type=positive_float, default=None, metavar="V",
+        "--voxel-size",
+        type=positive_float,
+        default=None,
+        metavar="V",
         help="voxel edge in the scene's units (default: 0.05 for generated rooms; "
         "required for files)",
     )
