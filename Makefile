@@ -37,7 +37,7 @@ demo: setup
 	$(PY) -m accss3d demo --out $(BUILD)/demo
 
 bench: setup
-	$(PY) -m pytest -q -m bench -p no:xdist --benchmark-disable -s tests/bench
+	$(PY) -m pytest -q -m bench -p no:xdist -s tests/bench
 
 lint: setup
 	$(PY) -m ruff check hw sw sim tests

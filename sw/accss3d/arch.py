@@ -77,7 +77,7 @@ class ArchConfig:
     ifm_banks: int = 2
     wgt_bank_bytes: int = 8192
     wgt_banks: int = 2
-    rbk_bank_bytes: int = 4096
+    rbk_bank_bytes: int = 8192
     rbk_banks: int = 2
     ofm_bank_bytes: int = 8192
     ofm_banks: int = 2

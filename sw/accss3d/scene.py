@@ -95,7 +95,7 @@ class RoomSpec:
         Mean number of points per voxel-sized surface patch (coverage: ``1 - exp(-ppv)``).
     noise : float
         Standard deviation of the noise along the surface normal (metres).  The default,
-        2 mm, is that of surfaces fused from many RGB-D frames (ScanNet's meshes); raw
+        1.5 mm, is that of surfaces fused from many RGB-D frames (ScanNet's meshes); raw
         single-frame depth is noisier (1 cm at 3 m).
     dropout : float
         Fraction of surface area lost to missing-data patches.
@@ -106,8 +106,8 @@ class RoomSpec:
     seed: int = 0
     target_voxels: int = 20_000
     voxel_size: float = 0.05
-    points_per_voxel: float = 4.0
-    noise: float = 0.002
+    points_per_voxel: float = 2.5
+    noise: float = 0.0015
     dropout: float = 0.04
     height: float = 2.7
 
