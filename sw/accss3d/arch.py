@@ -60,7 +60,11 @@ class ArchConfig:
     bus_data_bits : int
         Width of the external memory data bus (the DMA moves this many bits per beat).
     addr_bits : int
-        External memory address width in bits.
+        External memory address width in bits (at most 32 in ISA version 1).
+    max_burst_beats : int
+        Longest AXI burst the DMA issues (a power of two, at most 256).
+    queue_depth : int
+        Depth of each engine's instruction queue (a power of two).
     clock_mhz : float
         Target clock frequency, used by the cycle->time conversion and the SDC constraint.
     """
@@ -75,14 +79,16 @@ class ArchConfig:
     multicast_fanout: int = 16
     ifm_bank_bytes: int = 8192
     ifm_banks: int = 2
-    wgt_bank_bytes: int = 8192
+    wgt_bank_bytes: int = 4096
     wgt_banks: int = 2
-    rbk_bank_bytes: int = 8192
+    rbk_bank_bytes: int = 4096
     rbk_banks: int = 2
-    ofm_bank_bytes: int = 8192
+    ofm_bank_bytes: int = 16384
     ofm_banks: int = 2
     bus_data_bits: int = 64
     addr_bits: int = 32
+    max_burst_beats: int = 16
+    queue_depth: int = 8
     clock_mhz: float = 1000.0
 
     def __post_init__(self) -> None:
@@ -125,15 +131,47 @@ class ArchConfig:
             raise ConfigError(
                 f"bus_data_bits must be a power of two >= 8, not {self.bus_data_bits}"
             )
-        positive("addr_bits", 64)
+        positive("addr_bits", 32)
         if self.addr_bits < 16:
             raise ConfigError(f"addr_bits must be at least 16, not {self.addr_bits}")
+        for field, limit in (("max_burst_beats", 256), ("queue_depth", 64)):
+            positive(field, limit)
+            if not _is_pow2(getattr(self, field)):
+                raise ConfigError(f"{field} must be a power of two, not {getattr(self, field)}")
+        for field in ("act_bits", "weight_bits"):
+            if getattr(self, field) % 8:
+                raise ConfigError(
+                    f"{field} must be a multiple of 8 (bytes in memory), not {getattr(self, field)}"
+                )
+        if self.acc_bits % 8:
+            raise ConfigError(f"acc_bits must be a multiple of 8, not {self.acc_bits}")
+        # DMA rows of one Cin/Cout tile must start on bus beats.
+        for what, nbytes in (
+            ("pe_rows * act_bits / 8", self.pe_rows * self.act_bits // 8),
+            ("pe_cols * act_bits / 8", self.pe_cols * self.act_bits // 8),
+        ):
+            if nbytes % (self.bus_data_bits // 8):
+                raise ConfigError(
+                    f"{what} ({nbytes} B) must be a multiple of the bus width "
+                    f"({self.bus_data_bits // 8} B)"
+                )
         if (
             isinstance(self.clock_mhz, bool)
             or not isinstance(self.clock_mhz, (int, float))
             or not (0 < self.clock_mhz <= 10000)
         ):
             raise ConfigError(f"clock_mhz must be in (0, 10000], not {self.clock_mhz!r}")
+        for kind in ("ifm", "wgt", "rbk", "ofm"):
+            word = self.word_bytes(kind)
+            bank = getattr(self, f"{kind}_bank_bytes")
+            if bank % word:
+                raise ConfigError(
+                    f"{kind}_bank_bytes ({bank}) must be a multiple of its word ({word} B)"
+                )
+            if self.words(kind) > 1 << 16:
+                raise ConfigError(
+                    f"{kind} L1 has {self.words(kind)} words; instructions address at most 65536"
+                )
         # The smallest useful L1: one weight tile, one feature vector per bank.
         wgt_tile = self.pe_rows * self.pe_cols * self.weight_bits // 8
         if self.wgt_bytes < wgt_tile:
@@ -178,6 +216,40 @@ class ArchConfig:
         """External bus bytes per beat."""
         return self.bus_data_bits // 8
 
+    @property
+    def groups(self) -> int:
+        """Multicast groups per PE row (``pe_cols / multicast_fanout``)."""
+        return self.pe_cols // self.multicast_fanout
+
+    def word_bytes(self, kind: str) -> int:
+        """Bytes of one L1 word of a bank kind (the unit of L1 addresses in instructions).
+
+        ``ifm``: ``pe_rows`` activations; ``wgt``: ``pe_cols`` weights; ``rbk``: one 32-bit
+        rulebook entry; ``ofm``: ``pe_cols`` accumulators.
+        """
+        sizes = {
+            "ifm": self.pe_rows * self.act_bits // 8,
+            "wgt": self.pe_cols * self.weight_bits // 8,
+            "rbk": 4,
+            "ofm": self.pe_cols * self.acc_bits // 8,
+        }
+        try:
+            return sizes[kind]
+        except KeyError:
+            raise ConfigError(f"unknown L1 bank kind {kind!r} (ifm, wgt, rbk, ofm)") from None
+
+    def words(self, kind: str) -> int:
+        """Total words of a bank kind (all its banks)."""
+        return (
+            getattr(self, f"{kind}_bank_bytes")
+            * getattr(self, f"{kind}_banks")
+            // (self.word_bytes(kind))
+        )
+
+    def bank_words(self, kind: str) -> int:
+        """Words of one bank of a kind; word ``a`` lives in bank ``a // bank_words``."""
+        return getattr(self, f"{kind}_bank_bytes") // self.word_bytes(kind)
+
     # ----------------------------------------------------------------- serialization
     def to_dict(self) -> dict[str, Any]:
         """All fields as a plain dict (JSON-ready)."""
@@ -219,10 +291,12 @@ CONFIGS: dict[str, ArchConfig] = {
         pe_cols=4,
         multicast_fanout=4,
         ifm_bank_bytes=1024,
-        wgt_bank_bytes=1024,
-        rbk_bank_bytes=1024,
-        ofm_bank_bytes=1024,
+        wgt_bank_bytes=512,
+        rbk_bank_bytes=512,
+        ofm_bank_bytes=2048,
         bus_data_bits=32,
+        max_burst_beats=8,
+        queue_depth=4,
         clock_mhz=100.0,
     ),
 }
