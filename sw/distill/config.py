@@ -42,10 +42,6 @@ CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 PROFILES = ("smoke", "quick", "full")
 
 
-def _fail(where: str, message: str) -> DistillError:
-    return DistillError(f"{where}{message}" if not where else f"{where} {message}")
-
-
 def _mapping(value: Any, where: str) -> dict[str, Any]:
     if value is None:
         return {}
@@ -113,7 +109,7 @@ class DataConfig:
 
 @dataclass
 class TrainConfig:
-    """SGD with momentum and a step schedule (lr x ``gamma`` at each milestone epoch)."""
+    """SGD with momentum (or Adam) and a step schedule (lr x ``gamma`` at each milestone epoch)."""
 
     epochs: int = 200
     batch_size: int = 128
@@ -123,8 +119,11 @@ class TrainConfig:
     milestones: list[int] = field(default_factory=lambda: [60, 80, 120])
     gamma: float = 0.1
     nesterov: bool = False
+    optimizer: str = "sgd"
 
     def validate(self, where: str) -> None:
+        if self.optimizer not in ("sgd", "adam"):
+            raise DistillError(f"{where}.optimizer must be 'sgd' or 'adam', got {self.optimizer!r}")
         for key in ("epochs", "batch_size"):
             if _number(getattr(self, key), f"{where}.{key}", integer=True) < 1:
                 raise DistillError(f"{where}.{key} must be >= 1, got {getattr(self, key)}")

@@ -133,7 +133,12 @@ def read_idx(path: str | Path) -> np.ndarray:
 
 
 def _find(directory: Path, stem: str) -> Path | None:
-    for name in (stem, stem + ".gz", stem.replace("-idx", ".idx"), stem.replace("-idx", ".idx") + ".gz"):
+    for name in (
+        stem,
+        stem + ".gz",
+        stem.replace("-idx", ".idx"),
+        stem.replace("-idx", ".idx") + ".gz",
+    ):
         if (directory / name).is_file():
             return directory / name
     return None
@@ -272,7 +277,9 @@ def load_data(
 
     def split(x: np.ndarray, y: np.ndarray, idx: np.ndarray) -> Split:
         images = torch.from_numpy(x[idx].astype(np.float32) / 255.0)
-        return Split(((images - mean) / std).contiguous(), torch.from_numpy(y[idx].astype(np.int64)))
+        return Split(
+            ((images - mean) / std).contiguous(), torch.from_numpy(y[idx].astype(np.int64))
+        )
 
     classes = {"fashion_mnist": _FASHION_CLASSES, "cifar10": _CIFAR_CLASSES}
     names = classes.get(name, tuple(str(i) for i in range(10)))

@@ -106,7 +106,11 @@ class LeNet5(nn.Module):
             nn.MaxPool2d(2),
         )
         self.classifier = nn.Sequential(
-            nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, num_classes)
+            nn.Linear(400, 120),
+            nn.ReLU(),
+            nn.Linear(120, 84),
+            nn.ReLU(),
+            nn.Linear(84, num_classes),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -163,9 +167,7 @@ class AlexNet(nn.Module):
 
 
 @MODELS.register("resnet18")
-def _resnet18(
-    in_channels: int, num_classes: int, image_size: int, width: int = 64
-) -> nn.Module:  # noqa: ARG001 - image_size: any size >= 8 works
+def _resnet18(in_channels: int, num_classes: int, image_size: int, width: int = 64) -> nn.Module:  # noqa: ARG001 - image_size: any size >= 8 works
     return ResNet18(in_channels, num_classes, int(width))
 
 
@@ -175,9 +177,7 @@ def _lenet5(in_channels: int, num_classes: int, image_size: int) -> nn.Module:
 
 
 @MODELS.register("alexnet")
-def _alexnet(
-    in_channels: int, num_classes: int, image_size: int, width: float = 1.0
-) -> nn.Module:
+def _alexnet(in_channels: int, num_classes: int, image_size: int, width: float = 1.0) -> nn.Module:
     return AlexNet(in_channels, num_classes, image_size, float(width))
 
 

@@ -45,7 +45,11 @@ def load_soft_labels(path: str | Path, data: DataBundle) -> np.ndarray:
     if not path.is_file():
         raise DistillError(f"no reference file {path} (e.g. CIFAR-10H's cifar10h-probs.npy)")
     try:
-        probs = np.load(path) if path.suffix == ".npy" else np.loadtxt(path, delimiter=None if path.suffix != ".csv" else ",")
+        probs = (
+            np.load(path)
+            if path.suffix == ".npy"
+            else np.loadtxt(path, delimiter=None if path.suffix != ".csv" else ",")
+        )
     except ValueError as exc:
         raise DistillError(f"{path}: unreadable soft labels: {exc}") from None
     probs = np.asarray(probs, dtype=np.float64)

@@ -78,10 +78,11 @@ def aggregate(
 
 
 def _summary(stats: dict[str, Any], label: str) -> dict[str, Any]:
-    return {k: dict(zip(("mean", "std"), mean_std(v), strict=True)) for k, v in stats.items()
-            if v and all(isinstance(x, int | float) and x is not None for x in v)} | {
-        "label": label
-    }
+    return {
+        k: dict(zip(("mean", "std"), mean_std(v), strict=True))
+        for k, v in stats.items()
+        if v and all(isinstance(x, int | float) and x is not None for x in v)
+    } | {"label": label}
 
 
 def markdown_table(cfg: Config, agg: dict[str, dict[str, Any]], which: str = "last") -> str:
@@ -103,17 +104,27 @@ def markdown_table(cfg: Config, agg: dict[str, dict[str, Any]], which: str = "la
         lines.append("| " + " | ".join(row) + " |")
     head2 = ["Condition", "Teacher KL metric", "Teacher ECE"]
     for s in students:
-        head2 += [f"{labels[s]} ECE", f"{labels[s]} agreement (%)", f"{labels[s]} KL(T‖S)",
-                  f"{labels[s]} per-sample KL"]
+        head2 += [
+            f"{labels[s]} ECE",
+            f"{labels[s]} agreement (%)",
+            f"{labels[s]} KL(T‖S)",
+            f"{labels[s]} per-sample KL",
+        ]
     lines += ["", "| " + " | ".join(head2) + " |", "|" + "---|" * len(head2)]
     for name, e in agg.items():
-        row = [cfg.conditions[name].label or name,
-               _fmt(e["teacher"].get("class_kl", []), 1, 3),
-               _fmt(e["teacher"].get("ece", []), 1, 3)]
+        row = [
+            cfg.conditions[name].label or name,
+            _fmt(e["teacher"].get("class_kl", []), 1, 3),
+            _fmt(e["teacher"].get("ece", []), 1, 3),
+        ]
         for s in students:
             st = e["students"][s]
-            row += [_fmt(st.get("ece", []), 1, 3), _fmt(st.get("agreement", []), 100),
-                    _fmt(st.get("fidelity_kl", []), 1, 3), _fmt(st.get("per_sample_kl", []), 1, 3)]
+            row += [
+                _fmt(st.get("ece", []), 1, 3),
+                _fmt(st.get("agreement", []), 100),
+                _fmt(st.get("fidelity_kl", []), 1, 3),
+                _fmt(st.get("per_sample_kl", []), 1, 3),
+            ]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"
 
@@ -124,7 +135,8 @@ def ordering(cfg: Config, agg: dict[str, dict[str, Any]]) -> dict[str, Any]:
     own = [n for n, c in cfg.conditions.items() if c.teacher_from is None]
     for s in cfg.students:
         groups: dict[str, dict[str, list[float]]] = {
-            "mixed": defaultdict(list), "other": defaultdict(list)
+            "mixed": defaultdict(list),
+            "other": defaultdict(list),
         }
         for n in own:
             g = "mixed" if agg[n]["mixed_sample_teacher"] else "other"
@@ -134,13 +146,17 @@ def ordering(cfg: Config, agg: dict[str, dict[str, Any]]) -> dict[str, Any]:
         result[s] = {
             "mixed_conditions": [n for n in own if agg[n]["mixed_sample_teacher"]],
             "mixed_mean_acc": float(np.mean(groups["mixed"]["test_acc"]))
-            if groups["mixed"]["test_acc"] else None,
+            if groups["mixed"]["test_acc"]
+            else None,
             "other_mean_acc": float(np.mean(groups["other"]["test_acc"]))
-            if groups["other"]["test_acc"] else None,
+            if groups["other"]["test_acc"]
+            else None,
             "mixed_mean_class_kl": float(np.mean(groups["mixed"]["class_kl"]))
-            if groups["mixed"]["class_kl"] else None,
+            if groups["mixed"]["class_kl"]
+            else None,
             "other_mean_class_kl": float(np.mean(groups["other"]["class_kl"]))
-            if groups["other"]["class_kl"] else None,
+            if groups["other"]["class_kl"]
+            else None,
             "accuracy_ranking": ranked,
         }
     return result
@@ -180,12 +196,20 @@ def _plots(cfg: Config, agg: dict[str, dict[str, Any]], out: Path) -> dict[str, 
     ):
         fig, ax = plt.subplots(figsize=(max(6, 1.3 * len(names)), 4))
         series = [("teacher", [agg[n]["teacher"].get(key, []) for n in names])]
-        series += [(cfg.students[s].display, [agg[n]["students"][s].get(key, []) for n in names])
-                   for s in students]
+        series += [
+            (cfg.students[s].display, [agg[n]["students"][s].get(key, []) for n in names])
+            for s in students
+        ]
         for i, (label, vals) in enumerate(series):
             ms = [mean_std([v * scale for v in vs]) if vs else (math.nan, 0.0) for vs in vals]
-            ax.bar(x + (i - len(students) / 2) * width, [m for m, _ in ms], width,
-                   yerr=[s for _, s in ms], capsize=3, label=label)
+            ax.bar(
+                x + (i - len(students) / 2) * width,
+                [m for m, _ in ms],
+                width,
+                yerr=[s for _, s in ms],
+                capsize=3,
+                label=label,
+            )
         ax.set_xticks(x, labels, rotation=20, ha="right")
         ax.set_ylabel(ylabel)
         ax.set_title(f"{cfg.name}: mean ± std over {len(cfg.seeds)} seed(s), last epoch")
@@ -214,8 +238,16 @@ def _plots(cfg: Config, agg: dict[str, dict[str, Any]], out: Path) -> dict[str, 
     return files
 
 
-_CSV_KEYS = ("test_acc", "val_acc", "ece", "class_kl", "per_sample_kl", "agreement",
-             "fidelity_kl", "epoch")
+_CSV_KEYS = (
+    "test_acc",
+    "val_acc",
+    "ece",
+    "class_kl",
+    "per_sample_kl",
+    "agreement",
+    "fidelity_kl",
+    "epoch",
+)
 
 
 def write_results(cfg: Config, outcome: Any) -> dict[str, Path]:
@@ -232,8 +264,15 @@ def write_results(cfg: Config, outcome: Any) -> dict[str, Path]:
         writer = csv.writer(f)
         writer.writerow(head)
         for r in records:
-            row = [r["run_id"], r["kind"], r["condition"], r["student"], r["seed"], r["model"],
-                   r["teacher_id"]]
+            row = [
+                r["run_id"],
+                r["kind"],
+                r["condition"],
+                r["student"],
+                r["seed"],
+                r["model"],
+                r["teacher_id"],
+            ]
             row += [r["metrics"][w].get(k) for w in ("last", "best") for k in _CSV_KEYS]
             row += [r["train_seconds"], r["cached"]]
             writer.writerow(row)
@@ -246,8 +285,9 @@ def write_results(cfg: Config, outcome: Any) -> dict[str, Path]:
                 "teacher_condition": e["teacher_condition"],
                 "mixed_sample_teacher": e["mixed_sample_teacher"],
                 "teacher": _summary(e["teacher"], "teacher"),
-                "students": {s: _summary(v, cfg.students[s].display)
-                             for s, v in e["students"].items()},
+                "students": {
+                    s: _summary(v, cfg.students[s].display) for s, v in e["students"].items()
+                },
             }
             for name, e in agg[w].items()
         }
@@ -271,8 +311,10 @@ def write_results(cfg: Config, outcome: Any) -> dict[str, Path]:
     ref = outcome.reference_info
     ref_text = f"reference: {ref['kind']}"
     if ref["kind"] == "ensemble":
-        ref_text += (f" of {ref['members']} x {ref['model']} (temperature "
-                     f"{ref['temperature']:g}, test accuracy {100 * ref['test_acc']:.2f} %)")
+        ref_text += (
+            f" of {ref['members']} x {ref['model']} (temperature "
+            f"{ref['temperature']:g}, test accuracy {100 * ref['test_acc']:.2f} %)"
+        )
     text = (
         f"# {cfg.name}: data augmentation vs knowledge distillation\n\n"
         f"Dataset {cfg.data.name}; teacher {cfg.teacher.display}; seeds {cfg.seeds}; "

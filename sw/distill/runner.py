@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .config import Config, config_hash
+from .config import Config, ModelConfig, config_hash
 from .data import DataBundle
 from .errors import DistillError
 from .metrics import (
@@ -38,7 +38,7 @@ from .metrics import (
     per_sample_kl,
     softmax,
 )
-from .reference import reference
+from .reference import load_soft_labels, reference
 from .train import RunSpec, bundle_for, execute_run
 
 __all__ = ["Outcome", "plan_runs", "run_experiment", "evaluate_run", "default_out_dir"]
@@ -66,6 +66,11 @@ def default_out_dir(cfg: Config) -> Path:
     return Path("build") / "distill" / cfg.name
 
 
+def _model_key(mc: ModelConfig) -> list[Any]:
+    """What of a model config determines its weights (not its display label)."""
+    return [mc.model, mc.options, mc.train]
+
+
 def plan_runs(cfg: Config) -> list[RunSpec]:
     """Every run of ``cfg``, in an order where each teacher precedes its students."""
     data_key = config_hash(cfg.data)
@@ -73,13 +78,13 @@ def plan_runs(cfg: Config) -> list[RunSpec]:
     if cfg.reference.kind == "ensemble":
         m = cfg.reference.member
         for i in range(cfg.reference.members):
-            key = config_hash(data_key, m, cfg.reference.seed, i)
+            key = config_hash(data_key, _model_key(m), cfg.reference.seed, i)
             runs.append(RunSpec(f"reference-m{i}-{key}", "reference", i, m))
     teachers: dict[tuple[str, int], str] = {}
     for seed in cfg.seeds:
         for name, cond in cfg.conditions.items():
             if cond.teacher_from is None:
-                key = config_hash(data_key, cfg.teacher, cond.augment, seed)
+                key = config_hash(data_key, _model_key(cfg.teacher), cond.augment, seed)
                 run_id = f"teacher-{name}-s{seed}-{key}"
                 teachers[(name, seed)] = run_id
                 runs.append(RunSpec(run_id, "teacher", seed, cfg.teacher, name, cond.augment))
@@ -88,7 +93,7 @@ def plan_runs(cfg: Config) -> list[RunSpec]:
             teacher_id = teachers[(cond.teacher_from or name, seed)]
             for sname, scfg in cfg.students.items():
                 key = config_hash(
-                    data_key, teacher_id, cfg.distill, scfg, cond.distill_augment, seed
+                    data_key, teacher_id, cfg.distill, _model_key(scfg), cond.distill_augment, seed
                 )
                 runs.append(
                     RunSpec(
@@ -142,9 +147,7 @@ def _teacher_state(store: _Store, cfg: Config, spec: RunSpec) -> dict[str, Any] 
     return store.get(spec.teacher_id)[cfg.distill.teacher_epoch]
 
 
-def _run_sequential(
-    cfg: Config, todo: list[RunSpec], store: _Store, show_progress: bool
-) -> None:
+def _run_sequential(cfg: Config, todo: list[RunSpec], store: _Store, show_progress: bool) -> None:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -161,7 +164,9 @@ def _run_sequential(
             label = spec.run_id.rsplit("-", 1)[0]
             task = progress.add_task(f"  {label}", total=spec.model.train.epochs)
 
-            def on_epoch(epoch: int, epochs: int, entry: dict[str, float], task: int = task) -> None:
+            def on_epoch(
+                epoch: int, epochs: int, entry: dict[str, float], task: int = task
+            ) -> None:
                 progress.update(task, completed=epoch)
 
             log.info("training %s", spec.run_id)
@@ -285,14 +290,18 @@ def run_experiment(
     if pkg_log.getEffectiveLevel() > logging.INFO:
         pkg_log.setLevel(logging.INFO)
     try:
-        data = bundle_for(cfg)  # fail early on a missing dataset
+        data = bundle_for(cfg)  # fail early on a missing dataset...
+        if cfg.reference.kind == "file":  # ... or soft-label file
+            load_soft_labels(cfg.reference.path, data)
         (out / "config.resolved.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
         (out / "seeds.json").write_text(json.dumps(cfg.seeds) + "\n")
         specs = plan_runs(cfg)
         store = _Store(out)
         todo = [s for s in specs if not store.has(s.run_id)]
-        log.info("%d runs planned, %d cached, %d to train", len(specs), len(specs) - len(todo),
-                 len(todo))
+        trained_ids = {s.run_id for s in todo}
+        log.info(
+            "%d runs planned, %d cached, %d to train", len(specs), len(specs) - len(todo), len(todo)
+        )
         if todo:
             if cfg.parallel == "ray":
                 _run_ray(cfg, todo, store, show_progress, address or cfg.ray_address)
@@ -314,7 +323,7 @@ def run_experiment(
                 record, blob["logits"], data, ref_probs, cfg.ece_bins, teacher_probs
             )
             record["student_label"] = cfg.students[spec.student].display if spec.student else None
-            record["cached"] = spec not in todo
+            record["cached"] = spec.run_id not in trained_ids
             (out / "runs" / f"{spec.run_id}.json").write_text(json.dumps(record, indent=1) + "\n")
             records.append(record)
         if write is None:

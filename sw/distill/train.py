@@ -128,13 +128,17 @@ def fit(
         ``history`` (per epoch: ``loss``, ``val_acc``, ``lr``), ``best_epoch`` (1-based),
         ``best_state`` and ``last_state`` (state dicts).
     """
-    opt = torch.optim.SGD(
-        model.parameters(),
-        lr=tc.lr,
-        momentum=tc.momentum,
-        weight_decay=tc.weight_decay,
-        nesterov=tc.nesterov and tc.momentum > 0,
-    )
+    opt: torch.optim.Optimizer
+    if tc.optimizer == "adam":  # weight decay as L2 in the gradient, like SGD's
+        opt = torch.optim.Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    else:
+        opt = torch.optim.SGD(
+            model.parameters(),
+            lr=tc.lr,
+            momentum=tc.momentum,
+            weight_decay=tc.weight_decay,
+            nesterov=tc.nesterov and tc.momentum > 0,
+        )
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, milestones=tc.milestones, gamma=tc.gamma)
     history: list[dict[str, float]] = []
     best_acc, best_epoch, best_state = -1.0, 0, None
@@ -250,6 +254,34 @@ def _logits(model: nn.Module, state: dict[str, Any], data: DataBundle) -> dict[s
     }
 
 
+def _train(
+    spec: RunSpec,
+    cfg: Config,
+    data: DataBundle,
+    model: nn.Module,
+    teacher_state: dict[str, Any] | None,
+    streams: Streams,
+    on_epoch: EpochCallback | None,
+) -> dict[str, Any]:
+    tc = spec.model.train
+    if spec.kind in ("teacher", "reference"):
+        split = data.reference if spec.kind == "reference" else data.train
+        return train_teacher(
+            model, data, tc, build_pipeline(spec.augment), streams, on_epoch, split
+        )
+    teacher = build_model(
+        cfg.teacher.model,
+        data.in_channels,
+        data.num_classes,
+        data.image_size,
+        **cfg.teacher.options,
+    )
+    teacher.load_state_dict(teacher_state)
+    loss_fn = LOSSES.get(cfg.distill.loss)(cfg.distill.temperature, cfg.distill.alpha)
+    distill_augment = build_pipeline(spec.augment)
+    return train_student(model, teacher, data, tc, loss_fn, streams, distill_augment, on_epoch)
+
+
 def execute_run(
     spec: RunSpec,
     cfg: Config,
@@ -289,27 +321,19 @@ def execute_run(
     streams = Streams.from_seed(derive_seed(base, role, spec.model.model, spec.student, "stream"))
     model = _new_model(spec.model, data, init_seed)
     tc = spec.model.train
-    if spec.kind in ("teacher", "reference"):
-        split = data.reference if spec.kind == "reference" else data.train
-        out = train_teacher(model, data, tc, build_pipeline(spec.augment), streams, on_epoch, split)
-    else:
-        teacher = build_model(
-            cfg.teacher.model, data.in_channels, data.num_classes, data.image_size,
-            **cfg.teacher.options,
-        )
-        teacher.load_state_dict(teacher_state)
-        loss_fn = LOSSES.get(cfg.distill.loss)(cfg.distill.temperature, cfg.distill.alpha)
-        out = train_student(
-            model, teacher, data, tc, loss_fn, streams, build_pipeline(spec.augment), on_epoch
-        )
+    try:
+        out = _train(spec, cfg, data, model, teacher_state, streams, on_epoch)
+    except DistillError as exc:
+        raise DistillError(f"run {spec.run_id}: {exc}") from None
     payload = {
         "last": out["last_state"],
         "best": out["best_state"],
-        "logits": {
-            "last": _logits(model, out["last_state"], data),
-            "best": _logits(model, out["best_state"], data),
-        },
+        "logits": {"last": _logits(model, out["last_state"], data)},
     }
+    same = out["best_epoch"] == tc.epochs
+    payload["logits"]["best"] = (
+        payload["logits"]["last"] if same else _logits(model, out["best_state"], data)
+    )
     record = {
         "run_id": spec.run_id,
         "kind": spec.kind,
