@@ -54,7 +54,8 @@ class ArchConfig:
         PEs of one row that receive an input feature in the same cycle; ``pe_cols`` means a
         full-row multicast, smaller values split the row into systolically linked groups.
     ifm_bank_bytes, wgt_bank_bytes, rbk_bank_bytes, ofm_bank_bytes : int
-        Size in bytes of one L1 bank of each kind (a power of two).
+        Size in bytes of one L1 bank of each kind (a multiple of its SRAM row:
+        ``max(word, bus)`` bytes).
     ifm_banks, wgt_banks, rbk_banks, ofm_banks : int
         Number of banks of each kind (a power of two).
     bus_data_bits : int
@@ -122,10 +123,11 @@ class ArchConfig:
                 f"not {self.multicast_fanout}"
             )
         for kind in ("ifm", "wgt", "rbk", "ofm"):
-            for field in (f"{kind}_bank_bytes", f"{kind}_banks"):
-                positive(field)
-                if not _is_pow2(getattr(self, field)):
-                    raise ConfigError(f"{field} must be a power of two, not {getattr(self, field)}")
+            positive(f"{kind}_bank_bytes")
+            positive(f"{kind}_banks", 16)
+            banks = getattr(self, f"{kind}_banks")
+            if not _is_pow2(banks):
+                raise ConfigError(f"{kind}_banks must be a power of two, not {banks}")
         positive("bus_data_bits", 1024)
         if not _is_pow2(self.bus_data_bits) or self.bus_data_bits < 8:
             raise ConfigError(
@@ -162,11 +164,11 @@ class ArchConfig:
         ):
             raise ConfigError(f"clock_mhz must be in (0, 10000], not {self.clock_mhz!r}")
         for kind in ("ifm", "wgt", "rbk", "ofm"):
-            word = self.word_bytes(kind)
+            word = max(self.word_bytes(kind), self.bus_bytes)
             bank = getattr(self, f"{kind}_bank_bytes")
             if bank % word:
                 raise ConfigError(
-                    f"{kind}_bank_bytes ({bank}) must be a multiple of its word ({word} B)"
+                    f"{kind}_bank_bytes ({bank}) must be a multiple of its SRAM row ({word} B)"
                 )
             if self.words(kind) > 1 << 16:
                 raise ConfigError(
