@@ -413,7 +413,7 @@ CSRS = (
     CSR("MEM_STALL_HI", 0x54, "ro", "(high word)"),
     CSR("MACS_LO", 0x58, "ro", "multiply-accumulates issued (low word)"),
     CSR("MACS_HI", 0x5C, "ro", "(high word)"),
-    CSR("INSTRS_LO", 0x60, "ro", "instructions retired (low word)"),
+    CSR("INSTRS_LO", 0x60, "ro", "instructions dispatched (low word)"),
     CSR("INSTRS_HI", 0x64, "ro", "(high word)"),
     CSR("RD_BYTES_LO", 0x68, "ro", "bytes read from external memory (low word)"),
     CSR("RD_BYTES_HI", 0x6C, "ro", "(high word)"),
