@@ -1,8 +1,10 @@
-"""Owns the AXI burst splitting of the DMA engines: runs of beats -> legal INCR bursts.
+"""Owns the AXI address generation of the DMA engines: strided rows -> legal INCR bursts.
 
-A *command* is a run of ``beats`` consecutive bus beats starting at a bus-aligned byte
-address; the splitter cuts it into bursts of at most ``cfg.max_burst_beats`` beats that never
-cross a 4 KB boundary (AMBA AXI4, A3.4.1).  The load, store and fetch engines share it.
+A *command* is ``rows`` rows of ``beats`` bus beats, row ``r`` starting at the bus-aligned
+byte address ``addr + r * stride``.  Rows that follow each other without a gap
+(``stride == beats * bus_bytes``, or a single row) are merged into one run; runs are cut
+into bursts of at most ``cfg.max_burst_beats`` beats that never cross a 4 KB boundary
+(AMBA AXI4, A3.4.1).  The load, store and fetch engines share it.
 
 # Ref: AMBA AXI4 (ARM IHI 0022), A3.4.1 "Address structure" (4 KB rule, INCR bursts).
 """
@@ -16,60 +18,64 @@ from amaranth.utils import exact_log2
 
 from accss3d.arch import ArchConfig
 
-__all__ = ["BurstSplitter", "burst_cmd_layout", "burst_layout", "PAGE_BYTES"]
+__all__ = ["BurstGenerator", "burst_cmd_layout", "burst_layout", "PAGE_BYTES"]
 
 #: AXI bursts must not cross a boundary of this many bytes.
 PAGE_BYTES = 4096
 
 
-def burst_cmd_layout(cfg: ArchConfig, beats_bits: int) -> data.StructLayout:
-    """A run of beats: bus-aligned byte ``addr`` and ``beats`` (>= 1) bus beats."""
-    return data.StructLayout({"addr": cfg.addr_bits, "beats": beats_bits})
+def burst_cmd_layout(cfg: ArchConfig, rows_bits: int, beats_bits: int) -> data.StructLayout:
+    """``rows`` rows of ``beats`` beats from the byte address ``addr``, ``stride`` bytes apart."""
+    return data.StructLayout(
+        {"addr": cfg.addr_bits, "rows": rows_bits, "beats": beats_bits, "stride": 16}
+    )
 
 
 def burst_layout(cfg: ArchConfig) -> data.StructLayout:
-    """One burst: ``addr``, ``len`` (beats - 1, the AXI encoding), ``last`` of its command."""
-    return data.StructLayout({"addr": cfg.addr_bits, "len": 8, "last": 1})
+    """One burst: ``addr`` and ``len`` (beats - 1, the AXI encoding)."""
+    return data.StructLayout({"addr": cfg.addr_bits, "len": 8})
 
 
-class BurstSplitter(wiring.Component):
-    """Split runs of bus beats into AXI4 INCR bursts (``max_burst_beats``, 4 KB rule).
+class BurstGenerator(wiring.Component):
+    """Turn strided rows of bus beats into AXI4 INCR bursts (``max_burst_beats``, 4 KB rule).
 
     Parameters
     ----------
     cfg : ArchConfig
         Uses ``addr_bits``, ``bus_data_bits`` and ``max_burst_beats``.
-    beats_bits : int
-        Width of the beat count of a command.
+    rows_bits, beats_bits : int
+        Widths of the row count and of the beats per row of a command.
 
     Members
     -------
-    cmd : In(stream.Signature(burst_cmd_layout(cfg, beats_bits)))
-        Runs to split.  ``addr`` must be a multiple of the bus width; a run of 0 beats is
-        accepted and produces nothing.
+    cmd : In(stream.Signature(burst_cmd_layout(cfg, rows_bits, beats_bits)))
+        A command; accepted only while idle.  ``addr`` and ``stride`` must be multiples of
+        the bus width; a command of 0 rows or 0 beats produces nothing.
     burst : Out(stream.Signature(burst_layout(cfg)))
-        The bursts, in address order; the payload comes from registers and is stable while
+        The bursts, rows in order; the payload comes from registers and is stable while
         ``valid & ~ready`` (it may drive an AXI address channel directly).
     flush : In(1)
-        Drop the run in progress (its remaining bursts are not produced).
+        Drop the command in progress.
     busy : Out(1)
-        A run is being split.
+        Bursts of a command remain to be produced.
 
-    Latency and throughput: the first burst of a run is valid the cycle after the run is
-    accepted; one burst per cycle; a new run is accepted in the cycle the last burst of the
-    previous one is, so bursts of consecutive runs come back to back.
+    Latency and throughput: the first burst is valid 2 cycles after the command is accepted;
+    then one burst per cycle, the bursts of consecutive rows back to back.  Merging gapless
+    rows multiplies ``rows x beats`` once per command (the one multiplier of the block).
     """
 
-    def __init__(self, *, cfg: ArchConfig, beats_bits: int):
+    def __init__(self, *, cfg: ArchConfig, rows_bits: int, beats_bits: int):
         if not isinstance(cfg, ArchConfig):
             raise TypeError(f"cfg must be an ArchConfig, not {cfg!r}")
-        if isinstance(beats_bits, bool) or not isinstance(beats_bits, int) or beats_bits < 1:
-            raise TypeError(f"beats_bits must be a positive integer, not {beats_bits!r}")
+        for name, value in (("rows_bits", rows_bits), ("beats_bits", beats_bits)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise TypeError(f"{name} must be a positive integer, not {value!r}")
         self._cfg = cfg
+        self._rows_bits = rows_bits
         self._beats_bits = beats_bits
         super().__init__(
             {
-                "cmd": In(stream.Signature(burst_cmd_layout(cfg, beats_bits))),
+                "cmd": In(stream.Signature(burst_cmd_layout(cfg, rows_bits, beats_bits))),
                 "burst": Out(stream.Signature(burst_layout(cfg))),
                 "flush": In(1),
                 "busy": Out(1),
@@ -80,40 +86,63 @@ class BurstSplitter(wiring.Component):
         cfg = self._cfg
         m = Module()
         log2b = exact_log2(cfg.bus_bytes)
+        run_bits = self._rows_bits + self._beats_bits
+        cmd = self.cmd.payload
 
-        busy = Signal(name="busy_run")
+        # rows stage: the rows still to hand to the split stage
+        rows_left = Signal(self._rows_bits, name="rows_left")
+        row_addr = Signal(cfg.addr_bits, name="row_addr")
+        row_beats = Signal(run_bits, name="row_beats")
+        stride = Signal(16, name="stride")
+        # split stage: the run being cut into bursts
+        busy = Signal(name="run_busy")
         addr = Signal(cfg.addr_bits, name="run_addr")
-        left = Signal(self._beats_bits, name="run_left")
+        left = Signal(run_bits, name="run_left")
+
         to_page = Signal(range(PAGE_BYTES // cfg.bus_bytes + 1), name="to_page_end")
         capped = Signal(range(cfg.max_burst_beats + 1), name="capped_beats")
         beats = Signal(range(cfg.max_burst_beats + 1), name="burst_beats")
-        last = Signal(name="burst_last")
-
+        last = Signal(name="run_last")
         m.d.comb += [
             to_page.eq((PAGE_BYTES - addr[:12]) >> log2b),
             capped.eq(Mux(left < cfg.max_burst_beats, left, cfg.max_burst_beats)),
             beats.eq(Mux(capped < to_page, capped, to_page)),
             last.eq(left == beats),
-            self.busy.eq(busy),
+            self.busy.eq(busy | (rows_left != 0)),
             self.burst.valid.eq(busy),
             self.burst.payload.addr.eq(addr),
             self.burst.payload.len.eq(beats - 1),
-            self.burst.payload.last.eq(last),
-            self.cmd.ready.eq((~busy | (self.burst.ready & last)) & ~self.flush),
+            self.cmd.ready.eq(~busy & (rows_left == 0) & ~self.flush),
         ]
-        with m.If(self.burst.valid & self.burst.ready):
-            m.d.sync += [
-                addr.eq(addr + (beats << log2b)),
-                left.eq(left - beats),
-            ]
+
+        fire = Signal(name="burst_fire")
+        next_row = Signal(name="next_row")
+        m.d.comb += [
+            fire.eq(self.burst.valid & self.burst.ready),
+            next_row.eq((rows_left != 0) & (~busy | (fire & last))),
+        ]
+        with m.If(fire):
+            m.d.sync += [addr.eq(addr + (beats << log2b)), left.eq(left - beats)]
             with m.If(last):
                 m.d.sync += busy.eq(0)
-        with m.If(self.cmd.valid & self.cmd.ready):
+        with m.If(next_row):
             m.d.sync += [
-                addr.eq(self.cmd.payload.addr),
-                left.eq(self.cmd.payload.beats),
-                busy.eq(self.cmd.payload.beats != 0),
+                busy.eq(1),
+                addr.eq(row_addr),
+                left.eq(row_beats),
+                row_addr.eq(row_addr + stride),
+                rows_left.eq(rows_left - 1),
+            ]
+
+        with m.If(self.cmd.valid & self.cmd.ready):
+            gapless = (cmd.rows == 1) | (cmd.stride == (cmd.beats << log2b))
+            empty = (cmd.rows == 0) | (cmd.beats == 0)
+            m.d.sync += [
+                row_addr.eq(cmd.addr),
+                stride.eq(cmd.stride),
+                rows_left.eq(Mux(empty, 0, Mux(gapless, 1, cmd.rows))),
+                row_beats.eq(Mux(gapless, cmd.rows * cmd.beats, cmd.beats)),
             ]
         with m.If(self.flush):
-            m.d.sync += busy.eq(0)
+            m.d.sync += [busy.eq(0), rows_left.eq(0)]
         return m

@@ -19,7 +19,7 @@ from amaranth.utils import exact_log2
 from accss3d.arch import ArchConfig
 from accss3d.isa import ErrorCode, Kind, Op
 
-from .burst import BurstSplitter
+from .burst import BurstGenerator
 from .fields import op_layout
 from .interfaces import (
     ID_LOAD,
@@ -105,11 +105,12 @@ class LoadEngine(wiring.Component):
     rd_beat : Out(1)
         One bus beat was accepted this cycle (``bus_bytes`` bytes read).
 
-    Latency and throughput: an instruction is accepted in the cycle the engine is idle; its
-    first AR is valid 2 cycles later (one more when waiting for a token); each R beat is
+    Latency and throughput: an instruction is accepted in a cycle the engine is idle; its
+    first AR is valid 3 cycles later (plus the token wait); bursts follow back to back (gapless
+    rows are merged into long bursts), up to ``MAX_OUTSTANDING`` in flight; each R beat is
     written to L1 one cycle after it is accepted, one beat per cycle when the bus delivers
-    (R ``ready`` is always high), bursts of consecutive rows issued back to back; ``sn`` is
-    given 2 cycles after the last beat; the next instruction is accepted the cycle after.
+    (R ``ready`` is always high); ``sn`` is given 2 cycles after the last beat is accepted,
+    and the next instruction is accepted the cycle after.
     """
 
     def __init__(self, *, cfg: ArchConfig):
@@ -140,7 +141,9 @@ class LoadEngine(wiring.Component):
         max_lanes = max(lanes for lanes, _ in self._geometry.values())
         max_shift = max(shift for _, shift in self._geometry.values())
 
-        m.submodules.splitter = splitter = BurstSplitter(cfg=cfg, beats_bits=row_bytes_bits)
+        m.submodules.bursts = bursts = BurstGenerator(
+            cfg=cfg, rows_bits=16, beats_bits=row_bytes_bits
+        )
 
         # ---------------------------------------------------------------- instruction
         fields = Signal(layout, name="fields")
@@ -183,30 +186,28 @@ class LoadEngine(wiring.Component):
         ar_pending = Signal(name="ar_pending")  # AR valid and not yet accepted last cycle
         rx_done = Signal(name="rx_done")
 
-        # ---------------------------------------------------------------- row generator
-        rg_left = Signal(16, name="rg_rows_left")
-        rg_addr = Signal(cfg.addr_bits, name="rg_addr")
+        # ---------------------------------------------------------------- addresses
+        ext_addr = Signal(cfg.addr_bits, name="ext_addr")
         m.d.comb += [
-            splitter.cmd.valid.eq(running & (rg_left != 0) & ~kill_now),
-            splitter.cmd.payload.addr.eq(rg_addr),
-            splitter.cmd.payload.beats.eq(row_beats),
+            bursts.cmd.payload.addr.eq(ext_addr),
+            bursts.cmd.payload.rows.eq(rows),
+            bursts.cmd.payload.beats.eq(row_beats),
+            bursts.cmd.payload.stride.eq(ext_stride),
         ]
-        with m.If(splitter.cmd.valid & splitter.cmd.ready):
-            m.d.sync += [rg_left.eq(rg_left - 1), rg_addr.eq(rg_addr + ext_stride)]
 
         # ---------------------------------------------------------------- AR channel
         ar = self.axi.ar
         ar_fire = Signal(name="ar_fire")
         m.d.comb += [
             ar.valid.eq(
-                splitter.burst.valid & (ar_pending | (~kill_now & (outstanding < MAX_OUTSTANDING)))
+                bursts.burst.valid & (ar_pending | (~kill_now & (outstanding < MAX_OUTSTANDING)))
             ),
             ar.payload.id.eq(ID_LOAD),
-            ar.payload.addr.eq(splitter.burst.payload.addr),
-            ar.payload.len.eq(splitter.burst.payload.len),
+            ar.payload.addr.eq(bursts.burst.payload.addr),
+            ar.payload.len.eq(bursts.burst.payload.len),
             ar.payload.size.eq(log2b),
             ar.payload.burst.eq(1),  # INCR
-            splitter.burst.ready.eq(ar.ready & ar.valid),
+            bursts.burst.ready.eq(ar.ready & ar.valid),
             ar_fire.eq(ar.valid & ar.ready),
         ]
         m.d.sync += ar_pending.eq(ar.valid & ~ar.ready)
@@ -301,7 +302,7 @@ class LoadEngine(wiring.Component):
                         l1_stride.eq(fields.l1_stride),
                         lanes_m1.eq(in_lanes_m1),
                         shift.eq(in_shift),
-                        rg_addr.eq(fields.ext_addr),
+                        ext_addr.eq(fields.ext_addr),
                         rx_word.eq(fields.l1_addr),
                         rx_row.eq(fields.l1_addr >> in_shift),
                         rx_lane.eq(0),
@@ -313,10 +314,9 @@ class LoadEngine(wiring.Component):
                 with m.If(self.abort):
                     m.next = "IDLE"
                 with m.Elif(~wn | self.next.avail):
-                    m.d.comb += self.next.take.eq(wn)
+                    m.d.comb += [self.next.take.eq(wn), bursts.cmd.valid.eq(1)]
                     empty = (rows == 0) | (row_beats == 0)  # illegal; finish at once
                     m.d.sync += [
-                        rg_left.eq(Mux(empty, 0, rows)),
                         rx_rows_left.eq(rows),
                         rx_beats_left.eq(row_beats),
                         rx_done.eq(empty),
@@ -325,8 +325,7 @@ class LoadEngine(wiring.Component):
             with m.State("RUN"):
                 m.d.comb += running.eq(1)
                 with m.If(drained):
-                    m.d.comb += splitter.flush.eq(1)
-                    m.d.sync += rg_left.eq(0)
+                    m.d.comb += bursts.flush.eq(1)
                     with m.If(kill_now):
                         m.next = "IDLE"
                     with m.Else():

@@ -19,7 +19,15 @@ from amaranth.sim import Simulator
 
 from sspnna.interfaces import MAX_OUTSTANDING
 
-__all__ = ["AxiMemModel", "Burst", "stream_put", "stream_get", "bounded", "simulate"]
+__all__ = [
+    "AxiMemModel",
+    "Burst",
+    "TokenModel",
+    "stream_put",
+    "stream_get",
+    "bounded",
+    "simulate",
+]
 
 OKAY, SLVERR = 0, 2
 
@@ -70,6 +78,9 @@ class AxiMemModel:
         self.aw_log: list[Burst] = []
         self.max_reads_in_flight = 0
         self.max_writes_in_flight = 0
+        self.r_cycles: list[int] = []  # cycles of accepted R beats
+        self.w_cycles: list[int] = []  # cycles of accepted W beats
+        self.b_cycles: list[int] = []  # cycles of accepted B responses
 
     # ------------------------------------------------------------------ helpers
     def _go(self) -> bool:
@@ -129,6 +140,7 @@ class AxiMemModel:
                     assert len(pending) <= MAX_OUTSTANDING, "too many reads in flight"
                 holding = r_valid and not r_ready
                 if r_valid and r_ready:
+                    self.r_cycles.append(now)
                     b = pending[0]
                     b.beat += 1
                     if b.beat > b.len:
@@ -165,6 +177,7 @@ class AxiMemModel:
                     self.aw_log.append(b)
                     aws.append(b)
                 if w_valid and w_ready:
+                    self.w_cycles.append(now)
                     wbeats.append((w.data, w.strb, w.last))
                 while aws and wbeats:
                     b = aws[0]
@@ -182,6 +195,7 @@ class AxiMemModel:
                 assert in_flight <= MAX_OUTSTANDING, "too many writes in flight"
                 holding = b_valid and not b_ready
                 if b_valid and b_ready:
+                    self.b_cycles.append(now)
                     bs.popleft()
 
         return responder
@@ -205,6 +219,32 @@ class AxiMemModel:
             sim.add_testbench(self.read_responder(read), background=True)
         if write is not None:
             sim.add_testbench(self.write_responder(write), background=True)
+
+
+# ---------------------------------------------------------------------- tokens
+class TokenModel:
+    """The controller's side of a ``TokenSignature``: a semaphore with a log.
+
+    ``tokens`` is the count (tests may change it); ``takes``/``gives`` list the cycles
+    (counted from the start of the simulation) at which the engine took or gave one.
+    """
+
+    def __init__(self, port, tokens=0):
+        self.port = port
+        self.tokens = tokens
+        self.takes: list[int] = []
+        self.gives: list[int] = []
+
+    async def process(self, ctx):
+        for now in range(1 << 62):
+            ctx.set(self.port.avail, self.tokens > 0)
+            _, _, take, give = await ctx.tick().sample(self.port.take, self.port.give)
+            if take:
+                assert self.tokens > 0, "token taken while none available"
+                self.tokens -= 1
+                self.takes.append(now)
+            if give:
+                self.gives.append(now)
 
 
 # ---------------------------------------------------------------------- streams

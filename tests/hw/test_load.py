@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """Load engine (sspnna.load) against a plain-Python model of LOAD over a random AXI memory."""
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from accss3d.isa import ErrorCode, Instr, Kind, Op, encode
 from sspnna.interfaces import MAX_OUTSTANDING, phys_bytes
 from sspnna.load import KIND_NAMES, LoadEngine, kind_geometry
 
-from .axi_model import AxiMemModel, bounded, simulate, stream_put
+from .axi_model import AxiMemModel, TokenModel, bounded, simulate, stream_put
 
 CFGS = [CONFIGS["small"], CONFIGS["default"]]
 MEM = 3 * 4096
@@ -102,9 +103,7 @@ class Bench:
         self.model.mem[:] = self.rng.randbytes(MEM)
         self.l1 = l1_images(cfg, random.Random(seed + 1))
         self.gold = {k: bytearray(v) for k, v in self.l1.items()}
-        self.tokens = tokens
-        self.takes = self.gives = 0
-        self.give_cycles: list[int] = []
+        self.tok = TokenModel(self.dut.next, tokens)
         self.writes: list[tuple[int, int, int, int]] = []  # (cycle, row, lane, be)
         self.errors: list[tuple[int, int, int]] = []
         self.cycle = 0
@@ -116,7 +115,6 @@ class Bench:
         async def monitor(ctx):
             w = dut.l1w
             while True:
-                ctx.set(dut.next.avail, self.tokens > 0)
                 e = dut.error
                 sampled = await ctx.tick().sample(
                     w.en,
@@ -125,14 +123,11 @@ class Bench:
                     w.lane,
                     w.data,
                     w.be,
-                    dut.next.take,
-                    dut.next.give,
                     e.valid,
                     e.code,
                     e.pc,
                 )
-                en, kind, row, lane, data, be, take, give, err, code, pc = sampled[2:]
-                self.cycle += 1
+                en, kind, row, lane, data, be, err, code, pc = sampled[2:]
                 if en:
                     kind = Kind(kind)
                     name = KIND_NAMES[kind]
@@ -143,17 +138,11 @@ class Bench:
                         if be >> j & 1:
                             self.l1[kind][base + j] = data >> (8 * j) & 0xFF
                     self.writes.append((self.cycle, row, lane, be))
-                if take:
-                    assert self.tokens > 0, "token taken while none available"
-                    self.tokens -= 1
-                    self.takes += 1
-                if give:
-                    self.gives += 1
-                    self.give_cycles.append(self.cycle)
                 if err:
                     self.errors.append((code, pc, self.cycle))
+                self.cycle += 1
 
-        return [monitor, self.model.read_responder(dut.axi)]
+        return [monitor, self.tok.process, self.model.read_responder(dut.axi)]
 
     @property
     def write_cycles(self) -> list[int]:
@@ -265,17 +254,17 @@ def test_tokens_wait_and_signal(cfg):
         for _ in range(30):  # no token: nothing happens
             await ctx.tick()
         assert bench.model.ar_log == [] and bench.write_cycles == []
-        bench.tokens = 1
+        bench.tok.tokens = 1
         await bench.issue(ctx, loads[1], 1)
         await bench.wait_idle(ctx)
 
     bench.run(tb, f"load_tokens_{cfg.name}")
-    assert bench.takes == 1 and bench.tokens == 0
-    assert bench.gives == 2
+    assert len(bench.tok.takes) == 1 and bench.tok.tokens == 0
+    assert len(bench.tok.gives) == 2
     n0 = sum(-(-loads[0]["row_bytes"] // cfg.bus_bytes) for _ in range(loads[0]["rows"]))
     # each token is given after the last L1 write of its instruction
-    assert bench.give_cycles[0] > bench.write_cycles[n0 - 1]
-    assert bench.give_cycles[1] > bench.write_cycles[-1]
+    assert bench.tok.gives[0] > bench.write_cycles[n0 - 1]
+    assert bench.tok.gives[1] > bench.write_cycles[-1]
 
 
 @pytest.mark.parametrize("cfg", CFGS, ids=lambda c: c.name)
@@ -308,7 +297,7 @@ def test_bus_error_reports_pc_and_halts(cfg):
 
     bench.run(tb, f"load_error_{cfg.name}")
     assert [(c, p) for c, p, _ in bench.errors] == [(ErrorCode.BUS_ERROR, 8)]
-    assert bench.gives == 1  # the failing LOAD signals nothing
+    assert len(bench.tok.gives) == 1  # the failing LOAD signals nothing
     # no write at or after the bad beat
     beats_before = (bad - 4096) // cfg.bus_bytes
     assert len(bench.write_cycles) == 32 // cfg.bus_bytes + beats_before
@@ -337,7 +326,7 @@ def test_abort_mid_burst_returns_to_idle(cfg):
 
     bench.run(tb, f"load_abort_{cfg.name}")
     beats_issued = sum(b.len + 1 for b in bench.model.ar_log)
-    assert bench.gives == 1 and bench.errors == []
+    assert len(bench.tok.gives) == 1 and bench.errors == []
     assert beats_issued < 8 * 256 // cfg.bus_bytes + 256 // cfg.bus_bytes
 
 
