@@ -2,7 +2,8 @@
 
 Subcommands:
 
-* ``run CONFIG [--out DIR] [--seeds S ...] [--ray] [--address ADDR] [--data-dir DIR]``:
+* ``run CONFIG [--out DIR] [--seeds S ...] [--parallel MODE] [--workers N] [--ray]
+  [--address ADDR] [--data-dir DIR]``:
   train every condition and seed of one experiment (reusing cached checkpoints) and write its
   results;
 * ``check CONFIG``: validate a config and print the runs it plans;
@@ -32,8 +33,12 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if getattr(args, "seeds", None):
         out["seeds"] = args.seeds
+    if getattr(args, "parallel", None):
+        out["parallel"] = args.parallel
     if getattr(args, "ray", False) or getattr(args, "address", None):
         out["parallel"] = "ray"
+    if getattr(args, "workers", None):
+        out["workers"] = args.workers
     if getattr(args, "address", None):
         out["ray_address"] = args.address
     if getattr(args, "data_dir", None):
@@ -101,7 +106,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--data-dir", help="directory holding the dataset files")
         p.add_argument("--ray", action="store_true", help="run conditions and seeds as Ray tasks")
         p.add_argument("--address", help="Ray cluster address (implies --ray)")
-        p.add_argument("--threads", type=int, help="torch threads per run")
+        p.add_argument("--threads", type=int, help="torch threads per run (sequential runs)")
+        p.add_argument(
+            "--parallel",
+            choices=("none", "processes", "ray"),
+            help="run in this process, in local worker processes, or as Ray tasks",
+        )
+        p.add_argument("--workers", type=int, help="worker processes (or local Ray CPUs)")
     run.add_argument("--out", help="output directory (default build/distill/<config name>)")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bars, no table")
     run.set_defaults(func=_cmd_run)

@@ -244,6 +244,7 @@ class Config:
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     threads: int | None = None
     parallel: str = "none"
+    workers: int | None = None
     ray_address: str | None = None
     data: DataConfig = field(default_factory=DataConfig)
     teacher: ModelConfig = field(default_factory=ModelConfig)
@@ -263,8 +264,12 @@ class Config:
             raise DistillError(f"seeds must be distinct, got {self.seeds}")
         if self.threads is not None and _number(self.threads, "threads", integer=True) < 1:
             raise DistillError(f"threads must be >= 1 or null, got {self.threads}")
-        if self.parallel not in ("none", "ray"):
-            raise DistillError(f"parallel must be 'none' or 'ray', got {self.parallel!r}")
+        if self.parallel not in ("none", "processes", "ray"):
+            raise DistillError(
+                f"parallel must be 'none', 'processes' or 'ray', got {self.parallel!r}"
+            )
+        if self.workers is not None and _number(self.workers, "workers", integer=True) < 1:
+            raise DistillError(f"workers must be >= 1 or null, got {self.workers}")
         if not self.students:
             raise DistillError("students must name at least one student model")
         if not self.conditions:

@@ -11,7 +11,8 @@ reference distribution for ``x`` (human soft labels, or the documented stand-in)
 * ``class_means``: ``m[c] = mean_{x: y_x = c} p_x`` (rows of a class that has no test image
   are NaN and left out of what follows).
 * ``class_kl_matrix``: ``M[i, j] = KL(ref[i] || pred[j]) = sum_k ref[i,k] log(ref[i,k] /
-  pred[j,k])`` of the per-class means of the reference and of the model.
+  pred[j,k])`` of the per-class means of the reference and of the model (NaN where a class has
+  no test image).
 * ``class_kl``: the paper's metric, ``mean_i M[i, i]`` (lower: closer to the reference).
 * ``per_sample_kl``: ``mean_x KL(r_x || p_x)``.
 * ``fidelity``: teacher-student ``agreement`` (fraction of equal top-1) and
@@ -104,7 +105,10 @@ def class_kl_matrix(ref_means: np.ndarray, pred_means: np.ndarray) -> np.ndarray
     """The matrix ``M[i, j] = KL(ref_means[i] || pred_means[j])``."""
     ref = _np(ref_means)
     pred = _np(pred_means)
-    return np.stack([kl_rows(np.broadcast_to(r, pred.shape), pred) for r in ref])
+    m = np.stack([kl_rows(np.broadcast_to(r, pred.shape), pred) for r in ref])
+    m[np.isnan(ref).any(axis=1), :] = np.nan  # classes without test images
+    m[:, np.isnan(pred).any(axis=1)] = np.nan
+    return m
 
 
 def class_kl(

@@ -6,9 +6,12 @@ run's id carries a hash of everything that determines its result (data, model, t
 augmentation, seed, and the teacher's id for a student), so a rerun of the same config reuses
 ``checkpoints/<run id>.pt`` and trains only what is missing or changed.
 
-:func:`run_experiment` trains the missing runs, in this process (with a progress bar) or as
-Ray tasks (``parallel: ray``: reference members and teachers first, all at once, then the
-students), computes every metric from the stored logits and writes the results.
+:func:`run_experiment` trains the missing runs, in this process (``parallel: none``, with
+progress bars), in a pool of ``workers`` local processes (``parallel: processes``) or as Ray
+tasks (``parallel: ray``, local or on a cluster).  Parallel tasks use one torch thread each and
+run the reference members and teachers first, all at once, then the students; their weights and
+logits come back to this process, which alone writes the checkpoints.  Then every metric is
+computed from the stored logits and the results are written.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -182,9 +186,52 @@ def _import_ray() -> Any:
         import ray
     except ImportError:
         raise DistillError(
-            "parallel runs need Ray: pip install 'accss3d[ray]' (or run without --ray)"
+            "parallel runs need Ray: pip install 'accss3d[ray]' (or use parallel: processes)"
         ) from None
     return ray
+
+
+def _run_parallel(
+    cfg: Config,
+    todo: list[RunSpec],
+    store: _Store,
+    show_progress: bool,
+    submit: Callable[..., Any],
+    wait_one: Callable[[list[Any]], tuple[Any, tuple[dict[str, Any], dict[str, Any]]]],
+) -> None:
+    """Run ``todo`` as tasks, one torch thread each: reference and teachers, then students."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(todo), desc="runs", disable=not show_progress, unit="run")
+    try:
+        for phase in (("reference", "teacher"), ("student",)):
+            pending = {}
+            for spec in (s for s in todo if s.kind in phase):
+                pending[submit(spec, cfg, _teacher_state(store, cfg, spec), None, 1)] = spec
+            while pending:
+                handle, (record, payload) = wait_one(list(pending))
+                spec = pending.pop(handle)
+                store.put(record, payload)
+                log.info("done %s in %.1f s", spec.run_id, record["train_seconds"])
+                bar.update(1)
+    finally:
+        bar.close()
+
+
+def _run_processes(cfg: Config, todo: list[RunSpec], store: _Store, show_progress: bool) -> None:
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    workers = cfg.workers or os.cpu_count() or 1
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+
+        def wait_one(handles: list[Any]) -> tuple[Any, Any]:
+            done, _ = wait(handles, return_when=FIRST_COMPLETED)
+            handle = next(h for h in handles if h in done)  # first in submission order
+            return handle, handle.result()
+
+        _run_parallel(cfg, todo, store, show_progress, partial(pool.submit, execute_run), wait_one)
 
 
 def _run_ray(
@@ -196,27 +243,15 @@ def _run_ray(
         if address:
             ray.init(address=address, log_to_driver=False)
         else:
-            ray.init(num_cpus=os.cpu_count() or 1, log_to_driver=False, include_dashboard=False)
+            cpus = cfg.workers or os.cpu_count() or 1
+            ray.init(num_cpus=cpus, log_to_driver=False, include_dashboard=False)
     remote = ray.remote(num_cpus=1)(execute_run)
-    from tqdm import tqdm
 
-    bar = tqdm(total=len(todo), desc="runs", disable=not show_progress, unit="run")
-    try:
-        for phase in (("reference", "teacher"), ("student",)):
-            pending = {}
-            for spec in (s for s in todo if s.kind in phase):
-                teacher = _teacher_state(store, cfg, spec)
-                ref = remote.remote(spec, cfg, teacher, None, 1)
-                pending[ref] = spec
-            while pending:
-                done, _ = ray.wait(list(pending), num_returns=1)
-                spec = pending.pop(done[0])
-                record, payload = ray.get(done[0])
-                store.put(record, payload)
-                log.info("done %s in %.1f s", spec.run_id, record["train_seconds"])
-                bar.update(1)
-    finally:
-        bar.close()
+    def wait_one(handles: list[Any]) -> tuple[Any, Any]:
+        done, _ = ray.wait(handles, num_returns=1)
+        return done[0], ray.get(done[0])
+
+    _run_parallel(cfg, todo, store, show_progress, remote.remote, wait_one)
 
 
 def evaluate_run(
@@ -305,6 +340,8 @@ def run_experiment(
         if todo:
             if cfg.parallel == "ray":
                 _run_ray(cfg, todo, store, show_progress, address or cfg.ray_address)
+            elif cfg.parallel == "processes":
+                _run_processes(cfg, todo, store, show_progress)
             else:
                 _run_sequential(cfg, todo, store, show_progress)
 

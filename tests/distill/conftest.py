@@ -6,11 +6,17 @@ from typing import Any
 
 import pytest
 
-TINY_TRAIN = {"epochs": 1, "batch_size": 50, "lr": 0.05, "milestones": []}
+
+def tiny_train(**changes: Any) -> dict[str, Any]:
+    """One epoch of SGD; a fresh dict each call."""
+    return {"epochs": 1, "batch_size": 50, "lr": 0.05, "milestones": [], **changes}
 
 
 def tiny_config(**changes: Any) -> dict[str, Any]:
-    """A digits experiment that trains in seconds (3 conditions, 2 students, 2 seeds)."""
+    """A digits experiment that trains in seconds (3 conditions, 2 students, 2 seeds).
+
+    No two entries share a sub-dict: YAML would write them as aliases of one object.
+    """
     cfg: dict[str, Any] = {
         "name": "tiny",
         "seeds": [0, 1],
@@ -22,13 +28,13 @@ def tiny_config(**changes: Any) -> dict[str, Any]:
             "test_size": 200,
             "reference_size": 200,
         },
-        "teacher": {"model": "resnet18", "options": {"width": 2}, "train": TINY_TRAIN},
+        "teacher": {"model": "resnet18", "options": {"width": 2}, "train": tiny_train()},
         "students": {
-            "lenet5": {"model": "lenet5", "label": "LeNet-5", "train": TINY_TRAIN},
+            "lenet5": {"model": "lenet5", "label": "LeNet-5", "train": tiny_train()},
             "alexnet": {
                 "model": "alexnet",
                 "options": {"width": 0.0625},
-                "train": {**TINY_TRAIN, "optimizer": "adam", "lr": 0.001},
+                "train": tiny_train(optimizer="adam", lr=0.001),
             },
         },
         "distill": {"loss": "kd", "temperature": 20, "alpha": 0.5},
@@ -40,7 +46,7 @@ def tiny_config(**changes: Any) -> dict[str, Any]:
         "reference": {
             "kind": "ensemble",
             "members": 2,
-            "member": {"model": "resnet18", "options": {"width": 2}, "train": TINY_TRAIN},
+            "member": {"model": "resnet18", "options": {"width": 2}, "train": tiny_train()},
         },
     }
     cfg.update(changes)

@@ -8,15 +8,16 @@ see the very same mixed view and learn mixed labels.
 
 from __future__ import annotations
 
-import distill.train as train_mod
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
+
+import distill.train as train_mod
 from distill.augment import Streams, build_pipeline
 from distill.config import TrainConfig, load_config
 from distill.data import load_data
 from distill.losses import KDLoss
-from torch import nn
 
 
 class Probe(nn.Module):

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 from conftest import tiny_config
+
 from distill.cli import main
 from distill.config import PROFILES, load_config, parse_config
 from distill.errors import DistillError
@@ -62,7 +63,8 @@ BAD = [
         ("teachr",),
         {},
         "unknown key 'teachr' at the top level (known: conditions, data, distill, "
-        "ece_bins, name, parallel, ray_address, reference, seeds, students, teacher, threads)",
+        "ece_bins, name, parallel, ray_address, reference, seeds, students, teacher, threads, "
+        "workers)",
     ),
     (
         ("conditions", "consistent", "teacher_from"),
@@ -70,7 +72,7 @@ BAD = [
         "conditions.consistent.teacher_from "
         "must name a condition that trains a teacher, got 'nope'",
     ),
-    (("parallel",), "dask", "parallel must be 'none' or 'ray', got 'dask'"),
+    (("parallel",), "dask", "parallel must be 'none', 'processes' or 'ray', got 'dask'"),
 ]
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import tiny_config
+
 from distill.cli import main
 
 
@@ -79,3 +80,14 @@ def test_ray_gives_the_sequential_numbers(tmp_path: Path, monkeypatch) -> None:
     assert _run(tmp_path, cfg, "seq") == 0
     assert _run(tmp_path, cfg, "ray", "--ray") == 0
     assert _metrics(tmp_path / "seq") == _metrics(tmp_path / "ray")
+
+
+def test_worker_processes_give_the_sequential_numbers(tmp_path: Path) -> None:
+    cfg = tiny_config(seeds=[0], threads=1)
+    cfg["students"].pop("alexnet")
+    cfg["conditions"].pop("mixup")
+    cfg["reference"]["members"] = 1
+    assert _run(tmp_path, cfg, "seq") == 0
+    assert _run(tmp_path, cfg, "proc", "--parallel", "processes", "--workers", "2") == 0
+    seq, proc = _metrics(tmp_path / "seq"), _metrics(tmp_path / "proc")
+    assert len(seq) == 4 and seq == proc

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
 from distill.data import FASHION_MNIST_DIR, load_data, load_raw, read_idx
 from distill.errors import DistillError
 from distill.models import MODELS, build_model, count_parameters
