@@ -4,7 +4,9 @@ A *command* is ``rows`` rows of ``beats`` bus beats, row ``r`` starting at the b
 byte address ``addr + r * stride``.  Rows that follow each other without a gap
 (``stride == beats * bus_bytes``, or a single row) are merged into one run; runs are cut
 into bursts of at most ``cfg.max_burst_beats`` beats that never cross a 4 KB boundary
-(AMBA AXI4, A3.4.1).  The load, store and fetch engines share it.
+(AMBA AXI4, A3.4.1).  The generator also keeps the count of bursts in flight (at most
+:data:`~sspnna.interfaces.MAX_OUTSTANDING`) and stops cleanly (a burst once offered stays
+offered until taken, as AXI requires).  The load, store and fetch engines share it.
 
 # Ref: AMBA AXI4 (ARM IHI 0022), A3.4.1 "Address structure" (4 KB rule, INCR bursts).
 """
@@ -18,7 +20,9 @@ from amaranth.utils import exact_log2
 
 from accss3d.arch import ArchConfig
 
-__all__ = ["BurstGenerator", "burst_cmd_layout", "burst_layout", "PAGE_BYTES"]
+from .interfaces import MAX_OUTSTANDING
+
+__all__ = ["BurstGenerator", "burst_cmd_layout", "burst_layout", "address_fields", "PAGE_BYTES"]
 
 #: AXI bursts must not cross a boundary of this many bytes.
 PAGE_BYTES = 4096
@@ -34,6 +38,17 @@ def burst_cmd_layout(cfg: ArchConfig, rows_bits: int, beats_bits: int) -> data.S
 def burst_layout(cfg: ArchConfig) -> data.StructLayout:
     """One burst: ``addr`` and ``len`` (beats - 1, the AXI encoding)."""
     return data.StructLayout({"addr": cfg.addr_bits, "len": 8})
+
+
+def address_fields(cfg: ArchConfig, ax, burst, axi_id: int) -> list:
+    """Assignments of an AXI AR/AW payload ``ax`` from a ``burst`` payload: INCR, full width."""
+    return [
+        ax.id.eq(axi_id),
+        ax.addr.eq(burst.addr),
+        ax.len.eq(burst.len),
+        ax.size.eq(exact_log2(cfg.bus_bytes)),
+        ax.burst.eq(1),  # INCR
+    ]
 
 
 class BurstGenerator(wiring.Component):
@@ -52,12 +67,21 @@ class BurstGenerator(wiring.Component):
         A command; accepted only while idle.  ``addr`` and ``stride`` must be multiples of
         the bus width; a command of 0 rows or 0 beats produces nothing.
     burst : Out(stream.Signature(burst_layout(cfg)))
-        The bursts, rows in order; the payload comes from registers and is stable while
-        ``valid & ~ready`` (it may drive an AXI address channel directly).
-    flush : In(1)
-        Drop the command in progress.
+        The bursts, rows in order.  ``valid`` is offered only while fewer than
+        ``MAX_OUTSTANDING`` bursts are in flight, ``allow`` is high and ``stop`` low, and
+        then held with a stable payload until ``ready`` (it may drive an AXI address channel
+        directly).
+    allow : In(1)
+        The user can take the offered burst (e.g. buffer room for ``len + 1`` beats); must
+        not fall while a burst is offered and not taken.
+    stop : In(1)
+        Offer no new burst; once nothing is offered, drop the rest of the command.
+    complete : In(1)
+        One burst in flight completed (its last R beat or its B response).
+    outstanding : Out(range(MAX_OUTSTANDING + 1))
+        Bursts taken and not completed.
     busy : Out(1)
-        Bursts of a command remain to be produced.
+        Bursts of a command remain to be taken.
 
     Latency and throughput: the first burst is valid 2 cycles after the command is accepted;
     then one burst per cycle, the bursts of consecutive rows back to back.  Merging gapless
@@ -77,7 +101,10 @@ class BurstGenerator(wiring.Component):
             {
                 "cmd": In(stream.Signature(burst_cmd_layout(cfg, rows_bits, beats_bits))),
                 "burst": Out(stream.Signature(burst_layout(cfg))),
-                "flush": In(1),
+                "allow": In(1, init=1),
+                "stop": In(1),
+                "complete": In(1),
+                "outstanding": Out(range(MAX_OUTSTANDING + 1)),
                 "busy": Out(1),
             }
         )
@@ -109,14 +136,28 @@ class BurstGenerator(wiring.Component):
             beats.eq(Mux(capped < to_page, capped, to_page)),
             last.eq(left == beats),
             self.busy.eq(busy | (rows_left != 0)),
-            self.burst.valid.eq(busy),
             self.burst.payload.addr.eq(addr),
             self.burst.payload.len.eq(beats - 1),
-            self.cmd.ready.eq(~busy & (rows_left == 0) & ~self.flush),
+            self.cmd.ready.eq(~busy & (rows_left == 0) & ~self.stop),
         ]
+
+        offered = Signal(name="offered")  # offered last cycle and not taken
+        flush = Signal(name="flush")
+        outstanding = self.outstanding
+        m.d.comb += [
+            self.burst.valid.eq(
+                busy & (offered | (~self.stop & self.allow & (outstanding < MAX_OUTSTANDING)))
+            ),
+            flush.eq(self.stop & ~offered),
+        ]
+        m.d.sync += offered.eq(self.burst.valid & ~self.burst.ready)
 
         fire = Signal(name="burst_fire")
         next_row = Signal(name="next_row")
+        with m.If(fire & ~self.complete):
+            m.d.sync += outstanding.eq(outstanding + 1)
+        with m.Elif(~fire & self.complete & (outstanding != 0)):
+            m.d.sync += outstanding.eq(outstanding - 1)
         m.d.comb += [
             fire.eq(self.burst.valid & self.burst.ready),
             next_row.eq((rows_left != 0) & (~busy | (fire & last))),
@@ -143,6 +184,6 @@ class BurstGenerator(wiring.Component):
                 rows_left.eq(Mux(empty, 0, Mux(gapless, 1, cmd.rows))),
                 row_beats.eq(Mux(gapless, cmd.rows * cmd.beats, cmd.beats)),
             ]
-        with m.If(self.flush):
+        with m.If(flush):
             m.d.sync += [busy.eq(0), rows_left.eq(0)]
         return m

@@ -19,11 +19,10 @@ from amaranth.utils import exact_log2
 from accss3d.arch import ArchConfig
 from accss3d.isa import ErrorCode, Kind, Op
 
-from .burst import BurstGenerator
+from .burst import BurstGenerator, address_fields
 from .fields import op_layout
 from .interfaces import (
     ID_LOAD,
-    MAX_OUTSTANDING,
     AxiReadSignature,
     ErrorSignature,
     L1WriteSignature,
@@ -182,8 +181,6 @@ class LoadEngine(wiring.Component):
         m.d.comb += kill_now.eq(kill | self.abort)
         running = Signal(name="running")
 
-        outstanding = Signal(range(MAX_OUTSTANDING + 1), name="outstanding")
-        ar_pending = Signal(name="ar_pending")  # AR valid and not yet accepted last cycle
         rx_done = Signal(name="rx_done")
 
         # ---------------------------------------------------------------- addresses
@@ -197,20 +194,12 @@ class LoadEngine(wiring.Component):
 
         # ---------------------------------------------------------------- AR channel
         ar = self.axi.ar
-        ar_fire = Signal(name="ar_fire")
         m.d.comb += [
-            ar.valid.eq(
-                bursts.burst.valid & (ar_pending | (~kill_now & (outstanding < MAX_OUTSTANDING)))
-            ),
-            ar.payload.id.eq(ID_LOAD),
-            ar.payload.addr.eq(bursts.burst.payload.addr),
-            ar.payload.len.eq(bursts.burst.payload.len),
-            ar.payload.size.eq(log2b),
-            ar.payload.burst.eq(1),  # INCR
-            bursts.burst.ready.eq(ar.ready & ar.valid),
-            ar_fire.eq(ar.valid & ar.ready),
+            ar.valid.eq(bursts.burst.valid),
+            bursts.burst.ready.eq(ar.ready),
+            *address_fields(cfg, ar.payload, bursts.burst.payload, ID_LOAD),
+            bursts.stop.eq(kill_now),
         ]
-        m.d.sync += ar_pending.eq(ar.valid & ~ar.ready)
 
         # ---------------------------------------------------------------- R consumer
         r = self.axi.r
@@ -221,11 +210,8 @@ class LoadEngine(wiring.Component):
             r_fire.eq(r.valid),
             r_last_fire.eq(r.valid & r.payload.last),
             self.rd_beat.eq(r_fire),
+            bursts.complete.eq(r_last_fire),
         ]
-        with m.If(ar_fire & ~r_last_fire):
-            m.d.sync += outstanding.eq(outstanding + 1)
-        with m.Elif(~ar_fire & r_last_fire & (outstanding != 0)):
-            m.d.sync += outstanding.eq(outstanding - 1)
 
         rx_rows_left = Signal(16, name="rx_rows_left")
         rx_beats_left = Signal(row_bytes_bits, name="rx_beats_left")
@@ -281,7 +267,7 @@ class LoadEngine(wiring.Component):
             m.d.sync += [halted.eq(0), kill.eq(1)]
 
         drained = Signal(name="drained")
-        m.d.comb += drained.eq((outstanding == 0) & ~ar.valid & (rx_done | kill_now))
+        m.d.comb += drained.eq((bursts.outstanding == 0) & ~bursts.busy & (rx_done | kill_now))
 
         with m.FSM(name="load_fsm"):
             with m.State("IDLE"):
@@ -325,7 +311,6 @@ class LoadEngine(wiring.Component):
             with m.State("RUN"):
                 m.d.comb += running.eq(1)
                 with m.If(drained):
-                    m.d.comb += bursts.flush.eq(1)
                     with m.If(kill_now):
                         m.next = "IDLE"
                     with m.Else():

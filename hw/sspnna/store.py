@@ -23,7 +23,7 @@ from amaranth.utils import exact_log2
 from accss3d.arch import ArchConfig
 from accss3d.isa import ErrorCode, Op, StoreMode
 
-from .burst import BurstGenerator
+from .burst import BurstGenerator, address_fields
 from .fields import op_layout
 from .interfaces import (
     ID_STORE,
@@ -189,43 +189,28 @@ class StoreEngine(wiring.Component):
             bursts.cmd.payload.rows.eq(rows),
             bursts.cmd.payload.beats.eq(row_beats),
             bursts.cmd.payload.stride.eq(ext_stride),
-            bursts.flush.eq(flush),
+            bursts.stop.eq(kill_now),
         ]
 
         aw = self.axi.aw
-        outstanding = Signal(range(MAX_OUTSTANDING + 1), name="outstanding")
         take_burst = Signal(name="take_burst")  # burst -> AW register + W length FIFO
         m.d.comb += [
-            take_burst.eq(
-                bursts.burst.valid
-                & (~aw.valid | aw.ready)
-                & wlen.w_rdy
-                & (outstanding < MAX_OUTSTANDING)
-                & ~kill_now
-            ),
-            bursts.burst.ready.eq(take_burst),
+            bursts.burst.ready.eq((~aw.valid | aw.ready) & wlen.w_rdy),
+            take_burst.eq(bursts.burst.valid & bursts.burst.ready),
             wlen.w_en.eq(take_burst),
             wlen.w_data.eq(bursts.burst.payload.len),
         ]
         with m.If(take_burst):
             m.d.sync += [
                 aw.valid.eq(1),
-                aw.payload.id.eq(ID_STORE),
-                aw.payload.addr.eq(bursts.burst.payload.addr),
-                aw.payload.len.eq(bursts.burst.payload.len),
-                aw.payload.size.eq(log2b),
-                aw.payload.burst.eq(1),  # INCR
+                *address_fields(cfg, aw.payload, bursts.burst.payload, ID_STORE),
             ]
         with m.Elif(aw.ready):
             m.d.sync += aw.valid.eq(0)
 
         b = self.axi.b
         b_fire = Signal(name="b_fire")
-        m.d.comb += [b.ready.eq(1), b_fire.eq(b.valid)]
-        with m.If(take_burst & ~b_fire):
-            m.d.sync += outstanding.eq(outstanding + 1)
-        with m.Elif(~take_burst & b_fire & (outstanding != 0)):
-            m.d.sync += outstanding.eq(outstanding - 1)
+        m.d.comb += [b.ready.eq(1), b_fire.eq(b.valid), bursts.complete.eq(b_fire)]
 
         # ---------------------------------------------------------------- data side
         row_bits = cfg.pe_cols * cfg.acc_bits
@@ -349,7 +334,14 @@ class StoreEngine(wiring.Component):
         data_done = Signal(name="data_done")
         drained = Signal(name="drained")
         m.d.comb += [
-            bus_quiet.eq((outstanding == 0) & ~aw.valid & ~w.valid & ~wb_active & ~wlen.r_rdy),
+            bus_quiet.eq(
+                (bursts.outstanding == 0)
+                & ~bursts.busy
+                & ~aw.valid
+                & ~w.valid
+                & ~wb_active
+                & ~wlen.r_rdy
+            ),
             data_done.eq((rd_left == 0) & ~cur_valid & ~bursts.busy),
             # beats issued and not yet sent (kill: dropped) are counted by `occupancy`
             drained.eq(bus_quiet & (occupancy == 0) & (kill_now | data_done)),

@@ -87,7 +87,8 @@ class AxiMemModel:
         return self.rng.random() >= self.stall
 
     def _bad(self, addr: int) -> bool:
-        return any(lo <= addr < hi for lo, hi in self.error_ranges)
+        """Whether the beat at ``addr`` touches an error range."""
+        return any(lo < addr + self.bus and addr < hi for lo, hi in self.error_ranges)
 
     def _check(self, b: Burst, what: str) -> None:
         cfg = self.cfg
