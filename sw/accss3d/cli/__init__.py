@@ -24,6 +24,9 @@ SUBCOMMANDS = (
     "voxelize",
     "rulebook",
     "golden",
+    "isadoc",
+    "assemble",
+    "disasm",
 )
 
 

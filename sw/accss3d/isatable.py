@@ -1,0 +1,576 @@
+"""Owns instruction tables: the ISA in bulk (encode, decode, legality, tokens) with numpy.
+
+A *table* is an ``(n, len(COLUMNS))`` int64 array, one row per instruction and one column
+per field name of :mod:`accss3d.isa` (the union over all opcodes; a field an opcode lacks
+is 0).  The compiler builds tables, the loader, the functional and cycle models read them;
+all conversions go through the bit positions of :data:`accss3d.isa.OPCODES`, so nothing
+here restates a width or a position.
+
+* :func:`encode_table` / :func:`decode_table`: tables <-> 16-byte little-endian words,
+  byte-identical to :func:`accss3d.isa.encode` / :func:`accss3d.isa.decode` (the first
+  illegal encoding raises the same one-line :class:`~accss3d.errors.ProgramError`).
+* :func:`check_legal`: docs/architecture.md "Legality" against a config and ``MEM_LIMIT``
+  (every check that does not need the rulebook entries read at run time), in the order
+  the hardware decoder applies them; the first illegal instruction raises a one-line
+  error naming the instruction, the reason and the :class:`~accss3d.isa.ErrorCode`.
+* :func:`check_tokens`: token consistency in program order (every wait finds a token an
+  earlier instruction signalled; at most :data:`MAX_OUTSTANDING_TOKENS` outstanding).
+
+# Ref: docs/architecture.md, "Instructions and engines", "Legality".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .arch import ArchConfig
+from .errors import ProgramError
+from .isa import (
+    HEADER_FIELDS,
+    INSTR_BYTES,
+    OPCODES,
+    Engine,
+    Instr,
+    Kind,
+    Op,
+    StoreMode,
+    decode,
+)
+
+__all__ = [
+    "COLUMNS",
+    "COL",
+    "KIND_L1",
+    "DIRECTIONS",
+    "MAX_OUTSTANDING_TOKENS",
+    "empty_table",
+    "table_from_instrs",
+    "instrs_from_table",
+    "encode_table",
+    "decode_table",
+    "engine_of",
+    "check_legal",
+    "check_tokens",
+    "program_end",
+    "mnemonic",
+]
+
+
+def _columns() -> tuple[str, ...]:
+    names: list[str] = []
+    for f in HEADER_FIELDS:
+        names.append(f.name)
+    for spec in OPCODES.values():
+        for f in spec.fields:
+            if f.name not in names:
+                names.append(f.name)
+    return tuple(names)
+
+
+#: Column names of a table: ``op``, the header fields, then every opcode field once.
+COLUMNS: tuple[str, ...] = _columns()
+#: Column index of each name.
+COL: dict[str, int] = {name: i for i, name in enumerate(COLUMNS)}
+
+#: L1 bank kind (``ArchConfig.word_bytes`` name) written by each LOAD sub-opcode.
+KIND_L1 = {Kind.IFM: "ifm", Kind.WGT: "wgt", Kind.RBK: "rbk", Kind.PSUM: "ofm", Kind.BIAS: "bias"}
+
+#: Token directions ``(name, producer engine, producer bit, consumer engine, consumer bit)``.
+DIRECTIONS = (
+    ("load->compute", Engine.LOAD, "sn", Engine.COMPUTE, "wp"),
+    ("compute->load", Engine.COMPUTE, "sp", Engine.LOAD, "wn"),
+    ("compute->store", Engine.COMPUTE, "sn", Engine.STORE, "wp"),
+    ("store->compute", Engine.STORE, "sp", Engine.COMPUTE, "wn"),
+)
+
+#: Tokens one direction may hold in program order (the hardware counters are 16 bits; with
+#: the queued instructions on top, decoupled execution stays below 2**16).
+MAX_OUTSTANDING_TOKENS = 1 << 15
+
+_OPS = np.array(sorted(int(op) for op in Op), dtype=np.int64)
+_ENGINE_LUT = np.full(256, -1, dtype=np.int64)
+for _op, _spec in OPCODES.items():
+    _ENGINE_LUT[int(_op)] = int(_spec.engine)
+
+
+def empty_table(n: int) -> np.ndarray:
+    """A zeroed table of ``n`` instructions."""
+    return np.zeros((n, len(COLUMNS)), dtype=np.int64)
+
+
+def table_from_instrs(instrs) -> np.ndarray:
+    """A table from :class:`accss3d.isa.Instr` objects."""
+    instrs = list(instrs)
+    table = empty_table(len(instrs))
+    for row, ins in enumerate(instrs):
+        table[row, COL["op"]] = int(ins.op)
+        for name, value in ins.values:
+            table[row, COL[name]] = value
+    return table
+
+
+def instrs_from_table(table: np.ndarray) -> list[Instr]:
+    """:class:`accss3d.isa.Instr` objects from a table (fields the opcode lacks dropped)."""
+    out = []
+    for row in np.asarray(table).tolist():
+        op = Op(row[COL["op"]])
+        names = [f.name for f in OPCODES[op].all_fields if f.name != "op"]
+        out.append(Instr(op, tuple((n, int(row[COL[n]])) for n in names)))
+    return out
+
+
+def engine_of(table: np.ndarray) -> np.ndarray:
+    """Engine (:class:`accss3d.isa.Engine` value) of every instruction."""
+    return _ENGINE_LUT[np.asarray(table)[:, COL["op"]]]
+
+
+# --------------------------------------------------------------------------- bits
+def _split_words(data) -> tuple[np.ndarray, np.ndarray]:
+    raw = np.frombuffer(bytes(data) if not isinstance(data, np.ndarray) else data, np.uint8)
+    words = raw.view("<u8").reshape(-1, 2)
+    return words[:, 0].astype(np.uint64), words[:, 1].astype(np.uint64)
+
+
+def _extract(lo: np.ndarray, hi: np.ndarray, lsb: int, width: int) -> np.ndarray:
+    mask = np.uint64((1 << width) - 1)
+    if lsb >= 64:
+        return ((hi >> np.uint64(lsb - 64)) & mask).astype(np.int64)
+    low = lo >> np.uint64(lsb)
+    if lsb + width > 64:
+        low = low | (hi << np.uint64(64 - lsb))
+    return (low & mask).astype(np.int64)
+
+
+def _used_masks(op: Op) -> tuple[int, int]:
+    mask = 0
+    for f in OPCODES[op].all_fields:
+        mask |= ((1 << f.width) - 1) << f.lsb
+    return mask & ((1 << 64) - 1), mask >> 64
+
+
+def encode_table(table: np.ndarray) -> bytes:
+    """The little-endian bytes of every instruction of a table (``16 * n`` bytes).
+
+    Raises
+    ------
+    ProgramError
+        For an unknown opcode or a field value that does not fit its width (first row).
+    """
+    table = np.asarray(table, dtype=np.int64)
+    n = len(table)
+    lo = np.zeros(n, dtype=np.uint64)
+    hi = np.zeros(n, dtype=np.uint64)
+    ops = table[:, COL["op"]]
+    bad = ~np.isin(ops, _OPS)
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise ProgramError(f"instruction {row}: unknown opcode 0x{int(ops[row]) & 0xFF:02x}")
+    for op, spec in OPCODES.items():
+        sel = ops == int(op)
+        if not sel.any():
+            continue
+        rows = table[sel]
+        plo = np.zeros(len(rows), dtype=np.uint64)
+        phi = np.zeros(len(rows), dtype=np.uint64)
+        for f in spec.all_fields:
+            v = rows[:, COL[f.name]]
+            over = (v < 0) | (v >= (1 << f.width))
+            if over.any():
+                row = int(np.flatnonzero(sel)[np.argmax(over)])
+                raise ProgramError(
+                    f"instruction {row}: {op.name}.{f.name} = {int(v[np.argmax(over)])} does "
+                    f"not fit in {f.width} bits"
+                )
+            u = v.astype(np.uint64)
+            if f.lsb >= 64:
+                phi |= u << np.uint64(f.lsb - 64)
+            else:
+                plo |= u << np.uint64(f.lsb)
+                if f.lsb + f.width > 64:
+                    phi |= u >> np.uint64(64 - f.lsb)
+        lo[sel], hi[sel] = plo, phi
+    out = np.empty((n, 2), dtype="<u8")
+    out[:, 0], out[:, 1] = lo, hi
+    return out.tobytes()
+
+
+def decode_table(data) -> np.ndarray:
+    """Decode an instruction stream (a multiple of 16 bytes) into a table.
+
+    Raises
+    ------
+    ProgramError
+        The message :func:`accss3d.isa.decode` gives for the first illegal instruction
+        (unknown opcode, reserved bits set, undefined sub-opcode), or for a length that is
+        not a multiple of 16 bytes.
+    """
+    if isinstance(data, np.ndarray):
+        data = np.ascontiguousarray(data, dtype=np.uint8).tobytes()
+    if len(data) % INSTR_BYTES:
+        raise ProgramError(
+            f"instruction stream of {len(data)} bytes is not a multiple of {INSTR_BYTES}"
+        )
+    lo, hi = _split_words(data)
+    n = len(lo)
+    table = empty_table(n)
+    ops = (lo & np.uint64(0xFF)).astype(np.int64)
+    table[:, COL["op"]] = ops
+    bad = ~np.isin(ops, _OPS)
+    for op, spec in OPCODES.items():
+        sel = np.flatnonzero(ops == int(op))
+        if not len(sel):
+            continue
+        slo, shi = lo[sel], hi[sel]
+        mlo, mhi = _used_masks(op)
+        wrong = ((slo & np.uint64(~mlo & ((1 << 64) - 1))) != 0) | (
+            (shi & np.uint64(~mhi & ((1 << 64) - 1))) != 0
+        )
+        for f in spec.all_fields:
+            if f.name != "op":
+                table[sel, COL[f.name]] = _extract(slo, shi, f.lsb, f.width)
+        sub = table[sel, COL["sub"]]
+        if op is Op.LOAD:
+            wrong |= ~np.isin(sub, [int(k) for k in Kind])
+        elif op is Op.STORE:
+            wrong |= ~np.isin(sub, [int(m) for m in StoreMode])
+        else:
+            wrong |= sub != 0
+        bad[sel] |= wrong
+    if bad.any():
+        row = int(np.argmax(bad))
+        decode(data[row * INSTR_BYTES : (row + 1) * INSTR_BYTES], row)  # raises the message
+        raise AssertionError("decode_table and isa.decode disagree")  # pragma: no cover
+    return table
+
+
+def mnemonic(op: int, sub: int) -> str:
+    """``LOAD.IFM``, ``STORE.RAW``, ``COMPUTE``... for an opcode and sub-opcode."""
+    op = Op(op)
+    if op is Op.LOAD:
+        return f"LOAD.{Kind(sub).name}"
+    if op is Op.STORE:
+        return f"STORE.{StoreMode(sub).name}"
+    return op.name
+
+
+# --------------------------------------------------------------------------- legality
+@dataclass(frozen=True)
+class _Rule:
+    """One legality check: rows of ``ops`` where ``test`` is True are illegal."""
+
+    ops: tuple[Op, ...]
+    code: str
+    test: Callable[[dict, ArchConfig, int], np.ndarray]
+    message: Callable[[dict, ArchConfig, int], str]
+
+
+def _kind_words(cfg: ArchConfig, sub) -> np.ndarray:
+    """Total words of the L1 kind a LOAD of kind ``sub`` writes (BIAS: 1)."""
+    lut = np.array([cfg.words(KIND_L1[k]) if KIND_L1[k] != "bias" else 1 for k in Kind])
+    return lut[np.asarray(sub, dtype=np.int64)]
+
+
+def _kind_align(cfg: ArchConfig, sub) -> np.ndarray:
+    """Physical-row alignment (in words) of LOAD ``l1_addr``/``l1_stride`` per kind."""
+    lut = np.array(
+        [
+            max(1, cfg.bus_bytes // cfg.word_bytes(KIND_L1[k])) if KIND_L1[k] != "bias" else 1
+            for k in Kind
+        ]
+    )
+    return lut[np.asarray(sub, dtype=np.int64)]
+
+
+def _load_word(c, cfg):
+    """Bytes of the L1 word each LOAD writes (BIAS: one accumulator row)."""
+    word = np.array(
+        [
+            cfg.pe_cols * cfg.acc_bits // 8 if k is Kind.BIAS else cfg.word_bytes(KIND_L1[k])
+            for k in Kind
+        ]
+    )
+    return word[np.asarray(c["sub"], dtype=np.int64)]
+
+
+def _load_last_word(c, cfg):
+    word = _load_word(c, cfg)
+    return c["l1_addr"] + (c["rows"] - 1) * c["l1_stride"] + (c["row_bytes"] + word - 1) // word
+
+
+def _store_row_bytes(c, cfg):
+    per = np.where(c["sub"] == int(StoreMode.RAW), cfg.acc_bits // 8, cfg.act_bits // 8)
+    return c["channels"] * per
+
+
+def _ext_end(c, row_bytes):
+    return c["ext_addr"] + np.maximum(c["rows"] - 1, 0) * c["ext_stride"] + row_bytes
+
+
+def _not_bias(c):
+    return c["sub"] != int(Kind.BIAS)
+
+
+def _rules() -> tuple[_Rule, ...]:
+    L, C, S, F, CF = Op.LOAD, Op.COMPUTE, Op.STORE, Op.FILL, Op.CONFIG
+    B = "BAD_FIELD"
+    return (
+        _Rule(
+            (L,),
+            B,
+            lambda c, g, m: (c["rows"] == 0) | (c["row_bytes"] == 0),
+            lambda c, g, m: f"rows = {c['rows']}, row_bytes = {c['row_bytes']} (must be >= 1)",
+        ),
+        _Rule(
+            (L,),
+            B,
+            lambda c, g, m: _not_bias(c) & (c["l1_stride"] * _load_word(c, g) < c["row_bytes"]),
+            lambda c, g, m: (
+                f"row_bytes {c['row_bytes']} exceeds l1_stride {c['l1_stride']} "
+                f"x {int(_load_word(c, g))}-byte words"
+            ),
+        ),
+        _Rule(
+            (L,),
+            B,
+            lambda c, g, m: (
+                _not_bias(c)
+                & (
+                    (c["l1_addr"] % _kind_align(g, c["sub"]) != 0)
+                    | (c["l1_stride"] % _kind_align(g, c["sub"]) != 0)
+                )
+            ),
+            lambda c, g, m: (
+                f"l1_addr {c['l1_addr']} / l1_stride {c['l1_stride']} not a "
+                f"multiple of {int(_kind_align(g, c['sub']))} words (one SRAM row)"
+            ),
+        ),
+        _Rule(
+            (L,),
+            "L1_RANGE",
+            lambda c, g, m: _not_bias(c) & (_load_last_word(c, g) > _kind_words(g, c["sub"])),
+            lambda c, g, m: (
+                f"writes L1 words up to {int(_load_last_word(c, g)) - 1}, the "
+                f"{KIND_L1[Kind(int(c['sub']))].upper()} L1 has "
+                f"{int(_kind_words(g, c['sub']))}"
+            ),
+        ),
+        _Rule(
+            (L,),
+            B,
+            lambda c, g, m: (
+                ~_not_bias(c)
+                & (
+                    (c["l1_addr"] != 0)
+                    | (c["rows"] != 1)
+                    | (c["row_bytes"] > g.pe_cols * g.acc_bits // 8)
+                )
+            ),
+            lambda c, g, m: (
+                f"BIAS needs l1_addr = 0, rows = 1 and row_bytes <= "
+                f"{g.pe_cols * g.acc_bits // 8}, not {c['l1_addr']}, {c['rows']}, "
+                f"{c['row_bytes']}"
+            ),
+        ),
+        _Rule(
+            (L, S),
+            "EXT_RANGE",
+            lambda c, g, m: (
+                (c["ext_addr"] % g.bus_bytes != 0) | (c["ext_stride"] % g.bus_bytes != 0)
+            ),
+            lambda c, g, m: (
+                f"ext_addr 0x{c['ext_addr']:x} / ext_stride {c['ext_stride']} not "
+                f"aligned to the {g.bus_bytes}-byte bus"
+            ),
+        ),
+        _Rule(
+            (L,),
+            "EXT_RANGE",
+            lambda c, g, m: _ext_end(c, c["row_bytes"]) > m,
+            lambda c, g, m: (
+                f"reads external bytes up to 0x{int(_ext_end(c, c['row_bytes'])):x}"
+                f", beyond MEM_LIMIT 0x{m:x}"
+            ),
+        ),
+        _Rule(
+            (C,),
+            B,
+            lambda c, g, m: (
+                (c["pairs"] == 0) | (c["ifm_stride"] == 0) | (c["ifm_offset"] >= c["ifm_stride"])
+            ),
+            lambda c, g, m: (
+                f"pairs = {c['pairs']}, ifm_stride = {c['ifm_stride']}, "
+                f"ifm_offset = {c['ifm_offset']} (need pairs >= 1, "
+                f"ifm_offset < ifm_stride)"
+            ),
+        ),
+        _Rule(
+            (C,),
+            "L1_RANGE",
+            lambda c, g, m: (
+                (c["wgt_addr"] + g.pe_rows > g.words("wgt"))
+                | (c["rbk_addr"] + c["pairs"] > g.words("rbk"))
+                | (c["ifm_base"] + c["ifm_offset"] >= g.words("ifm"))
+                | (c["ofm_base"] >= g.words("ofm"))
+            ),
+            lambda c, g, m: (
+                f"wgt_addr {c['wgt_addr']}, rbk_addr {c['rbk_addr']} + pairs "
+                f"{c['pairs']}, ifm_base {c['ifm_base']}, ofm_base {c['ofm_base']} "
+                f"outside L1 (WGT {g.words('wgt')}, RBK {g.words('rbk')}, IFM "
+                f"{g.words('ifm')}, OFM {g.words('ofm')} words)"
+            ),
+        ),
+        _Rule(
+            (S,),
+            B,
+            lambda c, g, m: (c["rows"] == 0) | (c["channels"] == 0) | (c["channels"] > g.pe_cols),
+            lambda c, g, m: (
+                f"rows = {c['rows']}, channels = {c['channels']} (need rows >= 1, "
+                f"1 <= channels <= {g.pe_cols})"
+            ),
+        ),
+        _Rule(
+            (S, F),
+            "L1_RANGE",
+            lambda c, g, m: c["ofm_row"] + c["rows"] > g.words("ofm"),
+            lambda c, g, m: (
+                f"accumulator rows {c['ofm_row']}..{c['ofm_row'] + c['rows'] - 1} "
+                f"beyond the {g.words('ofm')} OFM rows"
+            ),
+        ),
+        _Rule(
+            (S,),
+            "EXT_RANGE",
+            lambda c, g, m: _ext_end(c, _store_row_bytes(c, g)) > m,
+            lambda c, g, m: (
+                f"writes external bytes up to "
+                f"0x{int(_ext_end(c, _store_row_bytes(c, g))):x}, beyond MEM_LIMIT "
+                f"0x{m:x}"
+            ),
+        ),
+        _Rule((F,), B, lambda c, g, m: c["rows"] == 0, lambda c, g, m: "rows = 0 (must be >= 1)"),
+        _Rule(
+            (CF,),
+            B,
+            lambda c, g, m: (
+                (c["multiplier"] >= 1 << g.requant_mult_bits)
+                | (c["shift"] >= g.acc_bits + g.requant_mult_bits)
+            ),
+            lambda c, g, m: (
+                f"multiplier {c['multiplier']} / shift {c['shift']} out of range "
+                f"(< 2^{g.requant_mult_bits}, < {g.acc_bits + g.requant_mult_bits})"
+            ),
+        ),
+    )
+
+
+_RULES = _rules()
+# Hardware order: for STORE the BAD_FIELD and L1 checks come before alignment (EXT_RANGE).
+_ORDER = {
+    Op.LOAD: [0, 1, 2, 3, 4, 5, 6],
+    Op.COMPUTE: [7, 8],
+    Op.STORE: [9, 10, 5, 11],
+    Op.FILL: [12, 10],
+    Op.CONFIG: [13],
+}
+
+
+def _columns_of(table: np.ndarray) -> dict[str, np.ndarray]:
+    return {name: table[:, i] for i, name in enumerate(COLUMNS)}
+
+
+def check_legal(table: np.ndarray, cfg: ArchConfig, mem_limit: int) -> None:
+    """Raise a one-line :class:`ProgramError` for the first illegal instruction.
+
+    Checks everything docs/architecture.md "Legality" defines that does not depend on
+    the rulebook entries a COMPUTE reads at run time (those the functional model checks).
+    ``mem_limit`` is ``MEM_LIMIT``: external accesses must end at or below it.
+    """
+    table = np.asarray(table, dtype=np.int64)
+    n = len(table)
+    if not n:
+        return
+    ops = table[:, COL["op"]]
+    first_bad = n
+    found = None
+    for op, order in _ORDER.items():
+        rows = np.flatnonzero(ops == int(op))
+        if not len(rows) or rows[0] >= first_bad:
+            continue
+        cols = _columns_of(table[rows])
+        bad_any = np.zeros(len(rows), dtype=bool)
+        for r in order:
+            bad_any |= _RULES[r].test(cols, cfg, mem_limit)
+        if bad_any.any():
+            pos = int(np.argmax(bad_any))
+            if rows[pos] < first_bad:
+                first_bad, found = int(rows[pos]), (op, order)
+    if found is None:
+        return
+    op, order = found
+    row = {name: int(v) for name, v in zip(COLUMNS, table[first_bad], strict=True)}
+    one = {name: np.array([v]) for name, v in row.items()}
+    for r in order:
+        rule = _RULES[r]
+        if rule.test(one, cfg, mem_limit)[0]:
+            raise ProgramError(
+                f"instruction {first_bad}: {mnemonic(row['op'], row['sub'])} "
+                f"{rule.message(row, cfg, mem_limit)} ({rule.code})"
+            )
+    raise AssertionError("legality rules disagree")  # pragma: no cover
+
+
+# --------------------------------------------------------------------------- tokens
+def program_end(table: np.ndarray) -> int:
+    """Instructions executed: up to and including the first HALT.
+
+    Raises
+    ------
+    ProgramError
+        When there is no HALT (execution would run past ``PROG_LEN``: ``PROGRAM_END``).
+    """
+    halts = np.flatnonzero(np.asarray(table)[:, COL["op"]] == int(Op.HALT))
+    if not len(halts):
+        raise ProgramError(
+            f"program of {len(table)} instructions has no HALT: execution runs past PROG_LEN "
+            f"(PROGRAM_END)"
+        )
+    return int(halts[0]) + 1
+
+
+def check_tokens(table: np.ndarray) -> None:
+    """Check token consistency in program order (docs/architecture.md "Semantics").
+
+    Executing the instructions one after the other (up to the first HALT), every wait must
+    find a token an earlier instruction signalled, and no direction may hold more than
+    :data:`MAX_OUTSTANDING_TOKENS`.  Token bits towards an engine that does not exist
+    (``wp``/``sp`` of LOAD, ``wn``/``sn`` of the store engine, any of SYNC/HALT) are ignored.
+
+    Raises
+    ------
+    ProgramError
+        Naming the first instruction that waits in vain, or the first that overflows.
+    """
+    table = np.asarray(table)[: program_end(table)]
+    eng = engine_of(table)
+    for name, prod, pbit, cons, cbit in DIRECTIONS:
+        sig = ((eng == int(prod)) & (table[:, COL[pbit]] != 0)).astype(np.int64)
+        wait = ((eng == int(cons)) & (table[:, COL[cbit]] != 0)).astype(np.int64)
+        before = np.cumsum(sig) - sig - (np.cumsum(wait) - wait)
+        starve = (wait != 0) & (before < 1)
+        if starve.any():
+            row = int(np.argmax(starve))
+            op = table[row, COL["op"]]
+            raise ProgramError(
+                f"instruction {row}: {mnemonic(op, table[row, COL['sub']])} waits for a "
+                f"{name} token that no earlier instruction signalled"
+            )
+        level = before + sig - wait
+        over = level > MAX_OUTSTANDING_TOKENS
+        if over.any():
+            row = int(np.argmax(over))
+            raise ProgramError(
+                f"instruction {row}: more than {MAX_OUTSTANDING_TOKENS} {name} tokens outstanding"
+            )
