@@ -78,6 +78,7 @@ class AxiMemModel:
         self.aw_log: list[Burst] = []
         self.max_reads_in_flight = 0
         self.max_writes_in_flight = 0
+        self.max_in_flight = MAX_OUTSTANDING  # the initiator's promise, checked
         self.r_cycles: list[int] = []  # cycles of accepted R beats
         self.w_cycles: list[int] = []  # cycles of accepted W beats
         self.b_cycles: list[int] = []  # cycles of accepted B responses
@@ -138,7 +139,7 @@ class AxiMemModel:
                     self.ar_log.append(b)
                     pending.append(b)
                     self.max_reads_in_flight = max(self.max_reads_in_flight, len(pending))
-                    assert len(pending) <= MAX_OUTSTANDING, "too many reads in flight"
+                    assert len(pending) <= self.max_in_flight, "too many reads in flight"
                 holding = r_valid and not r_ready
                 if r_valid and r_ready:
                     self.r_cycles.append(now)
@@ -193,7 +194,7 @@ class AxiMemModel:
                         bs.append(b)
                 in_flight = len(aws) + len(bs)
                 self.max_writes_in_flight = max(self.max_writes_in_flight, in_flight)
-                assert in_flight <= MAX_OUTSTANDING, "too many writes in flight"
+                assert in_flight <= self.max_in_flight, "too many writes in flight"
                 holding = b_valid and not b_ready
                 if b_valid and b_ready:
                     self.b_cycles.append(now)
