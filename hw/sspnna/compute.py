@@ -31,7 +31,7 @@ from accss3d.isa import ErrorCode, Op
 
 from .accumulator import Accumulator
 from .array import PEArray
-from .decoder import instr_layout
+from .fields import op_layout
 from .interconnect import Interconnect, tag_layout
 from .interfaces import ErrorSignature, TokenSignature, issue_layout
 
@@ -158,8 +158,8 @@ class ComputeEngine(wiring.Component):
         # ---------------------------------------------------------- preloader
         bits = self.instr.payload.bits
         opcode = bits[:8]
-        vc = data.View(instr_layout(Op.COMPUTE), bits)
-        vf = data.View(instr_layout(Op.FILL), bits)
+        vc = data.View(op_layout(Op.COMPUTE), bits)
+        vf = data.View(op_layout(Op.FILL), bits)
         slot_valid = Signal(name="slot_valid")
         slot = Signal(job_layout(), name="slot")
         next_bank = Signal(name="next_bank")

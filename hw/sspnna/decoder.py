@@ -1,8 +1,8 @@
 """Owns instruction decoding in hardware: layouts from the ISA and the legality checks.
 
-:func:`instr_layout` builds, for every opcode, an Amaranth ``data.StructLayout`` of the 128
-instruction bits from :data:`accss3d.isa.OPCODES` (padding members fill the gaps), so the
-hardware never restates a bit position.  :class:`Decoder` checks one instruction against
+:func:`sspnna.fields.op_layout` gives, for every opcode, an Amaranth ``data.StructLayout``
+of the 128 instruction bits built from :data:`accss3d.isa.OPCODES`, so the hardware never
+restates a bit position.  :class:`Decoder` checks one instruction against
 docs/architecture.md "Legality" (opcode, reserved bits, sub-opcodes, counts, L1 ranges,
 external ranges against ``MEM_LIMIT`` and bus alignment, physical-row alignment of LOADs)
 and names the engine it goes to.
@@ -20,24 +20,12 @@ from amaranth.lib.wiring import In, Out
 from accss3d.arch import ArchConfig
 from accss3d.isa import INSTR_BITS, OPCODES, ErrorCode, Kind, Op, StoreMode
 
+from .fields import op_layout
 from .interfaces import phys_bytes
 
-__all__ = ["instr_layout", "Decoder", "ENGINE_BITS"]
+__all__ = ["Decoder", "ENGINE_BITS", "used_mask"]
 
 ENGINE_BITS = 2
-
-
-def instr_layout(op: Op) -> data.StructLayout:
-    """The 128-bit layout of opcode ``op``: its fields at their bit positions."""
-    members, pos = {}, 0
-    for f in sorted(OPCODES[op].all_fields, key=lambda f: f.lsb):
-        if f.lsb > pos:
-            members[f"_rsv{pos}"] = f.lsb - pos
-        members[f.name] = f.width
-        pos = f.lsb + f.width
-    if pos < INSTR_BITS:
-        members[f"_rsv{pos}"] = INSTR_BITS - pos
-    return data.StructLayout(members)
 
 
 def used_mask(op: Op) -> int:
@@ -92,10 +80,13 @@ class Decoder(wiring.Component):
         err = self.error
         B = cfg.bus_bytes
 
+        checks: list[tuple[ErrorCode, object]] = []
+
         def fail(code: ErrorCode, cond):
-            # The first failing check (in program text order) wins.
-            with m.If(cond & (err == 0)):
-                m.d.comb += err.eq(code)
+            # Collected in order; the first failing check wins (priority chain below).
+            flag = Signal(name=f"chk{len(checks)}_{code.name.lower()}")
+            m.d.comb += flag.eq(cond)
+            checks.append((code, flag))
 
         def ext_check(view, row_bytes, name):
             """EXT_RANGE: alignment, and the end of the last row at or below MEM_LIMIT."""
@@ -119,7 +110,7 @@ class Decoder(wiring.Component):
 
         sub = bits[12:16]
         with m.If(opcode == Op.LOAD):
-            v = data.View(instr_layout(Op.LOAD), bits)
+            v = data.View(op_layout(Op.LOAD), bits)
             fail(ErrorCode.RESERVED_BITS, sub > max(Kind))
             fail(ErrorCode.BAD_FIELD, (v.rows == 0) | (v.row_bytes == 0))
             for kind, name in (
@@ -151,7 +142,7 @@ class Decoder(wiring.Component):
                 )
             ext_check(v, v.row_bytes, "ld")
         with m.If(opcode == Op.COMPUTE):
-            v = data.View(instr_layout(Op.COMPUTE), bits)
+            v = data.View(op_layout(Op.COMPUTE), bits)
             fail(ErrorCode.RESERVED_BITS, sub != 0)
             fail(
                 ErrorCode.BAD_FIELD,
@@ -165,7 +156,7 @@ class Decoder(wiring.Component):
                 | (v.ofm_base >= cfg.words("ofm")),
             )
         with m.If(opcode == Op.STORE):
-            v = data.View(instr_layout(Op.STORE), bits)
+            v = data.View(op_layout(Op.STORE), bits)
             fail(ErrorCode.RESERVED_BITS, sub > max(StoreMode))
             fail(
                 ErrorCode.BAD_FIELD, (v.rows == 0) | (v.channels == 0) | (v.channels > cfg.pe_cols)
@@ -181,14 +172,17 @@ class Decoder(wiring.Component):
             )
             ext_check(v, row_bytes, "st")
         with m.If(opcode == Op.FILL):
-            v = data.View(instr_layout(Op.FILL), bits)
+            v = data.View(op_layout(Op.FILL), bits)
             fail(ErrorCode.BAD_FIELD, v.rows == 0)
             fail(ErrorCode.L1_RANGE, v.ofm_row + v.rows > cfg.words("ofm"))
         with m.If(opcode == Op.CONFIG):
-            v = data.View(instr_layout(Op.CONFIG), bits)
+            v = data.View(op_layout(Op.CONFIG), bits)
             fail(
                 ErrorCode.BAD_FIELD,
                 (v.multiplier >= (1 << cfg.requant_mult_bits))
                 | (v.shift >= cfg.acc_bits + cfg.requant_mult_bits),
             )
+        for i, (code, flag) in enumerate(checks):
+            with (m.If if i == 0 else m.Elif)(flag):
+                m.d.comb += err.eq(code)
         return m
