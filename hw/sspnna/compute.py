@@ -171,10 +171,13 @@ class ComputeEngine(wiring.Component):
 
         is_compute = opcode == Op.COMPUTE
         bank_free = Signal(name="bank_free")
-        with m.If(next_bank):
-            m.d.comb += bank_free.eq(since[1] >= G - 1)
-        with m.Else():
-            m.d.comb += bank_free.eq(since[0] >= G - 1)
+        if G > 1:
+            with m.If(next_bank):
+                m.d.comb += bank_free.eq(since[1] >= G - 1)
+            with m.Else():
+                m.d.comb += bank_free.eq(since[0] >= G - 1)
+        else:
+            m.d.comb += bank_free.eq(1)
         tokens_ok = Signal(name="tokens_ok")
         m.d.comb += tokens_ok.eq((~vc.wp | self.prev.avail) & (~vc.wn | self.next.avail))
         accept = Signal(name="accept")

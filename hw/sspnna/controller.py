@@ -61,6 +61,8 @@ class Controller(wiring.Component):
     load_error, compute_error, store_error : In(ErrorSignature())
     issue, mem_stall, rd_beat, wr_beat, fetch_beat : In(1)
         Events for the counters (an array entry, a stalled cycle, bus beats).
+    wr_count : In(range(bus_bytes + 1))
+        Bytes written this cycle (strobes set).
     cycles, busy_cycles, mem_stall_cycles, macs, instrs, rd_bytes, wr_bytes : Out(64)
     """
 
@@ -104,6 +106,7 @@ class Controller(wiring.Component):
                 "mem_stall": In(1),
                 "rd_beat": In(1),
                 "wr_beat": In(1),
+                "wr_count": In(range(cfg.bus_bytes + 1)),
                 "fetch_beat": In(1),
                 "cycles": Out(64),
                 "busy_cycles": Out(64),
@@ -172,10 +175,12 @@ class Controller(wiring.Component):
         fail_pc = Signal(32, name="fail_pc")
         dispatched = Signal(name="dispatched")
         halt_now = Signal(name="halt_now")
-        with m.If(running & ~stopping & self.fetch.valid):
-            with m.If(dec.error != 0):
-                m.d.comb += [fail.eq(1), fail_code.eq(dec.error), fail_pc.eq(head.pc)]
-            with m.Elif(dec.engine == Engine.GLOBAL):
+        active = Signal(name="active")
+        m.d.comb += active.eq(running & ~stopping)
+        illegal = Signal(name="illegal")
+        m.d.comb += illegal.eq(active & self.fetch.valid & (dec.error != 0))
+        with m.If(active & self.fetch.valid & (dec.error == 0)):
+            with m.If(dec.engine == Engine.GLOBAL):
                 with m.If(all_idle):
                     m.d.comb += [self.fetch.ready.eq(1), dispatched.eq(1), halt_now.eq(dec.halt)]
             with m.Else():
@@ -192,12 +197,6 @@ class Controller(wiring.Component):
                             self.fetch.ready.eq(fifo.w_rdy),
                             dispatched.eq(fifo.w_rdy),
                         ]
-        with m.Elif(running & ~stopping & self.fetch_exhausted & self.fetch_idle):
-            m.d.comb += [fail.eq(1), fail_code.eq(ErrorCode.PROGRAM_END), fail_pc.eq(self.prog_len)]
-        # Engine and bus errors (the compute engine's first, then load, store, fetch).
-        for err in (self.compute_error, self.load_error, self.store_error, self.fetch_error):
-            with m.If(running & ~stopping & err.valid & ~fail):
-                m.d.comb += [fail.eq(1), fail_code.eq(err.code), fail_pc.eq(err.pc)]
 
         # ---------------------------------------------------------- watchdog
         quiet = Signal(32, name="wd_quiet")
@@ -209,8 +208,24 @@ class Controller(wiring.Component):
             m.d.sync += quiet.eq(0)
         with m.Else():
             m.d.sync += quiet.eq(quiet + 1)
-        with m.If(running & ~stopping & (self.watchdog != 0) & (quiet >= self.watchdog) & ~fail):
-            m.d.comb += [fail.eq(1), fail_code.eq(ErrorCode.WATCHDOG), fail_pc.eq(head.pc)]
+
+        # ---------------------------------------------------------- errors (first wins)
+        sources = [
+            (illegal, dec.error, head.pc),
+            (
+                ~self.fetch.valid & self.fetch_exhausted & self.fetch_idle,
+                ErrorCode.PROGRAM_END,
+                self.prog_len,
+            ),
+            (self.compute_error.valid, self.compute_error.code, self.compute_error.pc),
+            (self.load_error.valid, self.load_error.code, self.load_error.pc),
+            (self.store_error.valid, self.store_error.code, self.store_error.pc),
+            (self.fetch_error.valid, self.fetch_error.code, self.fetch_error.pc),
+            ((self.watchdog != 0) & (quiet >= self.watchdog), ErrorCode.WATCHDOG, head.pc),
+        ]
+        for i, (cond, code, pc) in enumerate(sources):
+            with (m.If if i == 0 else m.Elif)(active & cond):
+                m.d.comb += [fail.eq(1), fail_code.eq(code), fail_pc.eq(pc)]
 
         # ---------------------------------------------------------- state
         m.d.comb += self.fetch_start.eq(0)
@@ -265,8 +280,8 @@ class Controller(wiring.Component):
                 if name == "rd_bytes":  # the load engine's and the fetch unit's beats
                     beats = self.rd_beat.as_unsigned() + self.fetch_beat.as_unsigned()
                     m.d.sync += reg.eq(reg + beats * cfg.bus_bytes)
-                elif name == "wr_bytes":
-                    m.d.sync += reg.eq(reg + self.wr_beat * cfg.bus_bytes)
+                elif name == "wr_bytes":  # bytes with their strobe set
+                    m.d.sync += reg.eq(reg + self.wr_count)
                 else:
                     with m.If(event):
                         m.d.sync += reg.eq(reg + step.get(name, 1))
