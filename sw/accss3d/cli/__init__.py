@@ -24,6 +24,7 @@ SUBCOMMANDS = (
     "voxelize",
     "rulebook",
     "golden",
+    "reorder",
     "isadoc",
     "assemble",
     "disasm",
