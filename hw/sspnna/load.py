@@ -157,7 +157,7 @@ class LoadEngine(wiring.Component):
         ext_stride = Signal(16, name="ext_stride")
         l1_stride = Signal(12, name="l1_stride")
         lanes_m1 = Signal(range(max_lanes), name="lanes_m1")
-        shift = Signal(range(max_shift + 1), name="word_shift")
+        shift = Signal(range(max(max_shift + 1, 2)), name="word_shift")
 
         # Per-kind constants of the instruction being accepted.
         in_lanes_m1 = Signal.like(lanes_m1, name="in_lanes_m1")

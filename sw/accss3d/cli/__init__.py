@@ -24,10 +24,13 @@ SUBCOMMANDS = (
     "voxelize",
     "rulebook",
     "golden",
+    "network",
+    "optimize",
     "reorder",
     "isadoc",
     "assemble",
     "disasm",
+    "generate",
 )
 
 
