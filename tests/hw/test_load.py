@@ -8,86 +8,14 @@ import random
 import pytest
 
 from accss3d.arch import CONFIGS
-from accss3d.isa import ErrorCode, Instr, Kind, Op, encode
+from accss3d.isa import ErrorCode, Kind, Op, encode
 from sspnna.interfaces import MAX_OUTSTANDING, phys_bytes
 from sspnna.load import KIND_NAMES, LoadEngine, kind_geometry
 
 from .axi_model import AxiMemModel, TokenModel, bounded, simulate, stream_put
+from .dma_models import MEM, gold_load, l1_images, make_load, random_load
 
 CFGS = [CONFIGS["small"], CONFIGS["default"]]
-MEM = 3 * 4096
-
-
-def word_of(cfg, kind):
-    name = KIND_NAMES[kind]
-    return phys_bytes(cfg, "bias") if name == "bias" else cfg.word_bytes(name)
-
-
-def words_of(cfg, kind):
-    name = KIND_NAMES[kind]
-    return 1 if name == "bias" else cfg.words(name)
-
-
-def random_load(rng, cfg, kind, *, sn=0, wn=0, max_words=6):
-    """A legal LOAD of ``kind`` (bursts likely to meet a 4 KB boundary)."""
-    bus = cfg.bus_bytes
-    word = word_of(cfg, kind)
-    _, shift = kind_geometry(cfg, kind)
-    align = 1 << shift
-    if kind == Kind.BIAS:
-        rows, l1_addr, l1_stride = 1, 0, 1
-        row_bytes = rng.randint(1, word)
-    else:
-        rows = rng.randint(1, 4)
-        row_words = rng.randint(1, max_words)
-        row_bytes = min(4095, rng.randint((row_words - 1) * word + 1, row_words * word))
-        l1_stride = -(-row_words // align) * align + rng.choice([0, align])
-        span = (rows - 1) * l1_stride + row_words
-        l1_addr = rng.randrange(0, (words_of(cfg, kind) - span) // align + 1) * align
-    beats = -(-row_bytes // bus)
-    ext_stride = bus * rng.randint(beats, beats + 3)
-    extent = (rows - 1) * ext_stride + beats * bus
-    page = rng.randint(1, MEM // 4096 - 1) * 4096
-    ext_addr = page - bus * rng.randint(0, 24)
-    ext_addr = max(0, min(ext_addr, MEM - extent)) // bus * bus
-    return make_load(
-        cfg, kind, rows=rows, ext_addr=ext_addr, row_bytes=row_bytes, ext_stride=ext_stride,
-        l1_stride=l1_stride, l1_addr=l1_addr, wn=wn, sn=sn,
-    )  # fmt: skip
-
-
-def make_load(cfg, kind, *, rows, ext_addr, row_bytes, ext_stride=None, l1_stride=None, **kw):
-    """A LOAD with dense strides by default (rows back to back on both sides)."""
-    bus, word = cfg.bus_bytes, word_of(cfg, kind)
-    align = 1 << kind_geometry(cfg, kind)[1]
-    if ext_stride is None:
-        ext_stride = -(-row_bytes // bus) * bus
-    if l1_stride is None:
-        l1_stride = -(-row_bytes // (word * align)) * align
-    return Instr.make(
-        Op.LOAD,
-        sub=int(kind),
-        rows=rows,
-        ext_addr=ext_addr,
-        row_bytes=row_bytes,
-        ext_stride=ext_stride,
-        l1_stride=l1_stride,
-        **kw,
-    )
-
-
-def gold_load(cfg, l1, mem, ins):
-    """The LOAD semantics of docs/architecture.md on byte images of each kind."""
-    kind = Kind(ins["sub"])
-    word = word_of(cfg, kind)
-    for r in range(ins["rows"]):
-        src = ins["ext_addr"] + r * ins["ext_stride"]
-        dst = (ins["l1_addr"] + r * ins["l1_stride"]) * word
-        l1[kind][dst : dst + ins["row_bytes"]] = mem[src : src + ins["row_bytes"]]
-
-
-def l1_images(cfg, rng):
-    return {k: bytearray(rng.randbytes(word_of(cfg, k) * words_of(cfg, k))) for k in KIND_NAMES}
 
 
 class Bench:

@@ -6,55 +6,30 @@ from __future__ import annotations
 
 import random
 
-import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from accss3d.arch import CONFIGS
 from accss3d.isa import ErrorCode, Instr, Op, StoreMode, encode
-from accss3d.quant import Requant
 from sspnna.interfaces import MAX_OUTSTANDING
 from sspnna.requant import Requantizer
 from sspnna.store import StoreEngine
 
 from .axi_model import AxiMemModel, TokenModel, bounded, simulate, stream_put
+from .dma_models import (
+    ACC_ROWS,
+    MEM,
+    config,
+    edge_accs,
+    gold_run,
+    pack,
+    random_store,
+    reference,
+    unpack,
+)  # fmt: skip
 
 CFGS = [CONFIGS["small"], CONFIGS["default"]]
-MEM = 3 * 4096
-ACC_ROWS = 64
-
-
-def pack(values, bits):
-    """Little-endian packing of signed lanes."""
-    out = 0
-    for i, v in enumerate(values):
-        out |= (int(v) & ((1 << bits) - 1)) << (i * bits)
-    return out
-
-
-def unpack(value, lanes, bits):
-    out = []
-    for i in range(lanes):
-        v = (value >> (i * bits)) & ((1 << bits) - 1)
-        out.append(v - (1 << bits) if v >> (bits - 1) else v)
-    return out
-
-
-def edge_accs(cfg, rng, n):
-    """Accumulators mixing the extremes, small values (ties) and the full range."""
-    lo, hi = -(1 << (cfg.acc_bits - 1)), (1 << (cfg.acc_bits - 1)) - 1
-    picks = [lo, hi, 0, 1, -1, 2, -2, 127, -128, 128, -129]
-    out = []
-    for _ in range(n):
-        r = rng.random()
-        if r < 0.2:
-            out.append(rng.choice(picks))
-        elif r < 0.6:
-            out.append(rng.randint(-5000, 5000))
-        else:
-            out.append(rng.randint(lo, hi))
-    return out
 
 
 # ---------------------------------------------------------------------- requantizer
@@ -81,18 +56,6 @@ def run_requant(cfg, cases, lanes=4):
 
     simulate(dut, tb, name="requant")
     return results
-
-
-def reference(cfg, mult, shift, relu, accs):
-    rq = Requant(
-        mult,
-        shift,
-        bool(relu),
-        out_bits=cfg.act_bits,
-        mult_bits=cfg.requant_mult_bits,
-        acc_bits=cfg.acc_bits,
-    )
-    return [int(v) for v in rq.apply(np.array(accs, dtype=np.int64))]
 
 
 def test_requantizer_edges():
@@ -131,56 +94,6 @@ def test_requantizer_rejects_bad_lanes():
 
 
 # ---------------------------------------------------------------------- store engine
-def random_store(rng, cfg, *, mode=None, sp=0, wp=0):
-    """A legal STORE whose rows are likely to meet a 4 KB boundary."""
-    mode = rng.choice(list(StoreMode)) if mode is None else mode
-    bus = cfg.bus_bytes
-    channels = rng.randint(1, cfg.pe_cols)
-    nbytes = channels * (cfg.acc_bits if mode == StoreMode.RAW else cfg.act_bits) // 8
-    rows = rng.randint(1, 5)
-    ext_stride = bus * rng.randint(-(-nbytes // bus), -(-nbytes // bus) + 2)
-    extent = (rows - 1) * ext_stride + nbytes
-    ext_addr = rng.randint(1, MEM // 4096 - 1) * 4096 - bus * rng.randint(0, 12)
-    ext_addr = max(0, min(ext_addr, MEM - extent)) // bus * bus
-    return Instr.make(
-        Op.STORE,
-        sub=int(mode),
-        ofm_row=rng.randint(0, ACC_ROWS - rows),
-        rows=rows,
-        ext_addr=ext_addr,
-        ext_stride=ext_stride,
-        channels=channels,
-        sp=sp,
-        wp=wp,
-    )
-
-
-def config(mult, shift, relu, **kw):
-    return Instr.make(Op.CONFIG, multiplier=mult, shift=shift, relu=int(relu), **kw)
-
-
-def gold_run(cfg, mem, acc, program):
-    """Sequential semantics of CONFIG/STORE on a byte image."""
-    rq = (1, 0, 0)
-    for ins in program:
-        if ins.op is Op.CONFIG:
-            rq = (ins["multiplier"], ins["shift"], ins["relu"])
-            continue
-        for r in range(ins["rows"]):
-            lanes = acc[ins["ofm_row"] + r][: ins["channels"]]
-            base = ins["ext_addr"] + r * ins["ext_stride"]
-            if ins["sub"] == StoreMode.RAW:
-                nbytes = cfg.acc_bits // 8
-                raw = b"".join((v & ((1 << cfg.acc_bits) - 1)).to_bytes(nbytes, "little")
-                               for v in lanes)  # fmt: skip
-            else:
-                nbytes = cfg.act_bits // 8
-                vals = reference(cfg, *rq, lanes)
-                raw = b"".join((v & ((1 << cfg.act_bits) - 1)).to_bytes(nbytes, "little")
-                               for v in vals)  # fmt: skip
-            mem[base : base + len(raw)] = raw
-
-
 class Bench:
     """One store engine, an accumulator read port, a memory model and a token semaphore."""
 

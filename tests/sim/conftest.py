@@ -1,0 +1,32 @@
+"""Shared pytest setup of the cocotb tests: sim/ on the path, a ``simulator`` parameter.
+
+``simulator`` takes every simulator selected by ``ACCSS3D_SIM`` (default: icarus and
+verilator); one that is not installed is skipped with the reason.  Verilator runs are
+marked ``slow`` (each design is a C++ build of ~30-60 s, cached afterwards) unless the test
+module sets ``VERILATOR_BY_DEFAULT = True``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+SIM_DIR = Path(__file__).resolve().parents[2] / "sim"
+if str(SIM_DIR) not in sys.path:
+    sys.path.insert(0, str(SIM_DIR))
+
+import harness  # noqa: E402  (sim/ is not a package: found through the path set above)
+
+
+def pytest_generate_tests(metafunc):
+    if "simulator" in metafunc.fixturenames:
+        params = []
+        for sim in harness.simulators():
+            reason = harness.unavailable(sim)
+            marks = [pytest.mark.skip(reason=reason)] if reason else []
+            if sim == "verilator" and not getattr(metafunc.module, "VERILATOR_BY_DEFAULT", False):
+                marks.append(pytest.mark.slow)
+            params.append(pytest.param(sim, marks=marks, id=sim))
+        metafunc.parametrize("simulator", params)
