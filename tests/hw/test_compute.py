@@ -170,3 +170,56 @@ def test_runtime_range_error():
     sim.add_testbench(tb)
     sim.run()
     assert errors == [(3, 5)]  # L1_RANGE at pc 5, reported once
+
+
+def predict_issue_cycles(cfg, runs, t0):
+    """Issue cycles of back-to-back COMPUTE runs by the rules of docs/architecture.md."""
+    R, G = cfg.pe_rows, cfg.groups
+    accept_free = t0  # preload port free / first accept
+    slot_free = t0
+    last_issue = {0: -(10**9), 1: -(10**9)}
+    prev_end = None  # cycle of the previous run's last issue
+    cycles = []
+    for i, n in enumerate(runs):
+        bank = i % 2
+        accept = max(accept_free, slot_free, last_issue[bank] + G)
+        take = accept + 1 if prev_end is None or prev_end < accept + 1 else prev_end
+        start = take + 1
+        cycles += list(range(start, start + n))
+        prev_end = start + n - 1
+        last_issue[bank] = prev_end
+        accept_free = accept + R + 1
+        slot_free = take + 1
+    return cycles
+
+
+@pytest.mark.parametrize("cfg", [SMALL, FANOUT1, NONSQUARE], ids=lambda c: c.name)
+def test_run_timing_matches_the_spec(cfg):
+    runs = [40, 3, 1, 2 * cfg.pe_rows, 5, 30]
+    program = [Instr.make("COMPUTE", pairs=n, ifm_stride=1, use_first=1) for n in runs]
+    dut = ComputeWithL1(cfg)
+    seen = {"issues": [], "accept": None}
+
+    async def tb(ctx):
+        ce = dut.ce
+        for cycle in range(400):
+            if program:
+                ctx.set(ce.instr.payload.bits, int.from_bytes(encode(program[0]), "little"))
+                ctx.set(ce.instr.valid, 1)
+            else:
+                ctx.set(ce.instr.valid, 0)
+            _, _, ready, valid, issue = await ctx.tick().sample(
+                ce.instr.ready, ce.instr.valid, ce.issue
+            )
+            if issue:
+                seen["issues"].append(cycle)
+            if ready and valid:
+                if seen["accept"] is None:
+                    seen["accept"] = cycle
+                program.pop(0)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run()
+    assert seen["issues"] == predict_issue_cycles(cfg, runs, seen["accept"])
