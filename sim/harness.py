@@ -221,7 +221,7 @@ def run(
                     sources=sources,
                     hdl_toplevel=top,
                     build_dir=build_dir,
-                    build_args=["-Wno-fatal"] if sim == "verilator" else [],
+                    build_args=["-Wno-fatal", "--no-timing"] if sim == "verilator" else [],
                     parameters=parameters,
                     timescale=("1ns", "1ps"),
                     waves=want_waves,
