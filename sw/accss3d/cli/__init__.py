@@ -31,6 +31,7 @@ SUBCOMMANDS = (
     "assemble",
     "disasm",
     "generate",
+    "simulate",
 )
 
 
