@@ -64,7 +64,7 @@ class Fetch(wiring.Component):
     rd_beat : Out(1)
         A bus beat was accepted this cycle.
 
-    Latency and throughput: the first AR is valid 3 cycles after ``start``; a beat is in the
+    Latency and throughput: the first AR is valid 2 cycles after ``start``; a beat is in the
     buffer the cycle after it arrives and in the instruction register the cycle after that;
     the bus delivers ``bus_bytes`` per cycle, so one instruction per ``16 / bus_bytes``
     cycles (narrow buses) or per cycle (wide ones).  The buffer holds
