@@ -1,0 +1,1438 @@
+"""Owns the dataflow optimizer: the analytic cost of a Schedule, the oracle, the fast decision.
+
+Three functions, one cost model (docs/optimizer.md has the formulas and the measurements):
+
+* :func:`cost` - cycles, DRAM bytes and PE utilization of one :class:`~accss3d.schedule.
+  Schedule` for one layer, modelling the program the compiler emits for it on the SSpNNA
+  core (docs/architecture.md, *Timing*): per voxel tile the input gather (one DMA request
+  per run of consecutive input indices), the rulebook entries (chunked to the RBK bank),
+  the weight tiles (resident or streamed), the accumulator stores and, in plane order, the
+  partial-sum spills; compute as back-to-back runs of ``max(pairs, R + 1)`` cycles;
+  loads, compute and stores overlapped per tile under double buffering, serialized without.
+  Candidates whose tile does not fit its L1 banks are *infeasible*.
+* :func:`search` - the oracle: every feasible tile size of :func:`tile_grid`, every loop
+  order and flag, each costed exactly (tile contents measured from the kernel map).
+* :func:`choose_schedule` - the fast decision the compiler calls: a closed form on a few
+  statistics of the rulebook (ARF, voxel counts, pair counts per offset) and the config,
+  with no search over tile sizes: the tile size fills the binding L1 resource under the
+  ARF-based halo estimate, the loop order follows from comparing the weight bytes a tile
+  re-reads with the feature bytes, residency from the capacities.
+
+Statistics of a kernel map (:class:`LayerStats`, :class:`TileProfile`) are computed once per
+kernel map and cached, like the kernel maps themselves (layers of one stride level share
+them).
+
+# Ref: US 2021/0090328 (tile-based sparsity-aware dataflow optimization: a rulebook, its
+# average receptive field, and a (tile size, loop order) decision made from that statistic).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import weakref
+from dataclasses import asdict, dataclass, field
+from functools import cached_property
+
+import numpy as np
+
+from .arch import ArchConfig
+from .errors import ConfigError
+from .isa import INSTR_BYTES, RBK_IN_BITS, RBK_OUT_BITS
+from .network import LayerPlan
+from .rulebook import KernelMap
+from .schedule import Schedule
+
+__all__ = [
+    "METHODS",
+    "START_AFTER_IDLE",
+    "MemoryTiming",
+    "LayerStats",
+    "TileProfile",
+    "Cost",
+    "layer_stats",
+    "stats_seconds",
+    "tile_profile",
+    "check_layer",
+    "tile_grid",
+    "candidates",
+    "pack_bounds",
+    "tile_bounds",
+    "cost",
+    "search",
+    "choose_schedule",
+    "decide",
+    "halo_estimate",
+]
+
+#: Methods of the CLI: the fast decision, the exhaustive oracle, or both (with the gap).
+METHODS = ("fast", "oracle", "both")
+#: Cycles from a COMPUTE's accept to its first issue when the compute engine was idle.
+START_AFTER_IDLE = 2
+#: ``ifm_stride`` / ``ifm_offset`` are 8-bit COMPUTE fields: at most this many Cin tiles.
+_MAX_CIN_TILES = 255
+#: Largest ``rows`` of one LOAD (16-bit field).
+_MAX_ROWS = (1 << 16) - 1
+
+
+@dataclass(frozen=True)
+class MemoryTiming:
+    """The external memory as the DMA sees it (not part of the core's config).
+
+    Parameters
+    ----------
+    latency : int
+        Cycles from a read burst request to its first data beat (and from the last write
+        beat to its response).
+    outstanding : int
+        Read bursts the load engine keeps in flight (docs/architecture.md: 4).
+    """
+
+    latency: int = 8
+    outstanding: int = 4
+
+    def __post_init__(self) -> None:
+        for name in ("latency", "outstanding"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigError(f"memory {name} must be a non-negative integer, not {value!r}")
+        if self.outstanding < 1:
+            raise ConfigError(f"memory outstanding must be at least 1, not {self.outstanding}")
+
+
+# --------------------------------------------------------------------------- statistics
+#: Tile sizes at which :class:`LayerStats` measures the halo: 1, 4, 16, 64... HALO_MAX.
+HALO_BASE = 4
+HALO_MAX = 4096
+_LOG_BASE = math.log(HALO_BASE)
+
+
+@dataclass(frozen=True)
+class LayerStats:
+    """The statistics the fast decision reads, gathered once per kernel map.
+
+    Parameters
+    ----------
+    name, kind : str
+        Layer name and convolution kind.
+    volume : int
+        Weight planes (kernel offsets).
+    cin, cout, cres : int
+        Input, output and residual channels (``cres`` 0 without a residual plane).
+    n_in, n_out, n_pairs : int
+        Input voxels, output voxels, rulebook pairs.
+    pair_counts : tuple of int
+        Pairs per weight plane.
+    macs : int
+        Useful multiply-accumulates (residual plane included).
+    halo : tuple of float
+        Mean distinct inputs of a tile of ``HALO_BASE**j`` consecutive outputs,
+        ``j = 0, 1...`` up to ``min(n_out, HALO_MAX)`` outputs (the first is the ARF);
+        empty: estimate it from the ARF alone (:func:`_halo_inputs`).
+    presence : tuple of tuple of float
+        For the same tile sizes, per plane: the fraction of tiles with at least one pair
+        of that plane (a run is issued); empty: estimated.
+    plane_runs : float
+        Runs of consecutive input indices per pair, each plane's pairs in output order
+        (the DMA requests of a per-plane gather); 0: estimated from the convolution kind.
+    """
+
+    name: str
+    kind: str
+    volume: int
+    cin: int
+    cout: int
+    cres: int
+    n_in: int
+    n_out: int
+    n_pairs: int
+    pair_counts: tuple[int, ...]
+    macs: int
+    halo: tuple[float, ...] = ()
+    presence: tuple[tuple[float, ...], ...] = ()
+    plane_runs: float = 0.0
+
+    @property
+    def arf(self) -> float:
+        """Average receptive field: pairs per output voxel."""
+        return self.n_pairs / self.n_out if self.n_out else 0.0
+
+    @cached_property
+    def planes(self) -> int:
+        """Weight planes with at least one pair (planes without pairs are skipped)."""
+        return sum(1 for c in self.pair_counts if c)
+
+    @cached_property
+    def _arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Pair counts, presence levels and log halo levels as arrays (cached)."""
+        return (
+            np.array(self.pair_counts, dtype=np.float64),
+            np.array(self.presence, dtype=np.float64).reshape(len(self.presence), -1)
+            if self.presence
+            else np.zeros((0, self.volume)),
+            np.log(np.maximum(np.array(self.halo, dtype=np.float64), 1e-12)),
+        )
+
+
+_KMAP_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _kmap_cache(kmap: KernelMap) -> dict:
+    entry = _KMAP_CACHE.get(kmap)
+    if entry is None:
+        entry = {}
+        _KMAP_CACHE[kmap] = entry
+    return entry
+
+
+def _kmap_stats(kmap: KernelMap) -> dict:
+    """Pair counts and the measured halo curve of a kernel map (cached).
+
+    One sort of the pairs, then ``O(P)`` per tile size ``1, 4, 16... <= min(n_out,
+    HALO_MAX)``.
+    """
+    cache = _kmap_cache(kmap)
+    out = cache.get("stats")
+    if out is None:
+        t0 = time.perf_counter()
+        K, M = kmap.volume, kmap.n_out
+        counts = np.count_nonzero(kmap.table >= 0, axis=1)
+        halo = [kmap.n_pairs / M] if M else []
+        presence = [tuple(float(c) / M for c in counts)] if M else []
+        T = HALO_BASE
+        if M >= T:
+            base = _sorted_pairs(kmap)
+            k, o = base["k"], base["o"]
+        while T <= min(M, HALO_MAX):
+            full = M // T
+            halo.append(float(_tile_inputs(kmap, T)[:full].mean()))
+            sel = o < full * T
+            cells = np.bincount((o[sel] // T) * K + k[sel], minlength=full * K)
+            present = np.count_nonzero(cells.reshape(full, K), axis=0)
+            presence.append(tuple(float(x) / full for x in present))
+            T *= HALO_BASE
+        runs = 0.0
+        if M >= HALO_BASE:
+            i = base["i"]
+            starts = np.count_nonzero((k[1:] != k[:-1]) | (i[1:] != i[:-1] + 1)) + 1
+            runs = float(starts) / max(len(i), 1)
+        out = {
+            "pair_counts": tuple(int(c) for c in counts),
+            "halo": tuple(halo),
+            "presence": tuple(presence),
+            "plane_runs": runs,
+            "seconds": time.perf_counter() - t0,
+        }
+        cache["stats"] = out
+    return out
+
+
+def stats_seconds(plan: LayerPlan) -> float:
+    """Wall time the statistics of ``plan``'s kernel map took (once per kernel map)."""
+    return _kmap_stats(plan.kmap)["seconds"]
+
+
+def layer_stats(plan: LayerPlan) -> LayerStats:
+    """The statistics of a layer (measured once per kernel map, then cached)."""
+    ks = _kmap_stats(plan.kmap)
+    counts = ks["pair_counts"]
+    n_pairs = sum(counts)
+    n_out = plan.kmap.n_out
+    cout = plan.layer.cout
+    return LayerStats(
+        name=plan.layer.name,
+        kind=plan.layer.conv.kind,
+        volume=plan.kmap.volume,
+        cin=plan.cin,
+        cout=cout,
+        cres=plan.residual_channels,
+        n_in=plan.kmap.n_in,
+        n_out=n_out,
+        n_pairs=n_pairs,
+        pair_counts=counts,
+        macs=n_pairs * plan.cin * cout + n_out * plan.residual_channels * cout,
+        halo=ks["halo"],
+        presence=ks["presence"],
+        plane_runs=ks["plane_runs"],
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class TileProfile:
+    """What the voxel tiles contain: per tile (``t``) and weight plane (``k``).
+
+    Either measured exactly from the kernel map (:func:`tile_profile`) or estimated from
+    :class:`LayerStats` (:func:`halo_estimate`); in the estimate one row stands for
+    ``weight`` average tiles.
+
+    Parameters
+    ----------
+    tile_outputs : int
+        ``T`` of the schedule (the largest tile).
+    weight : ndarray (n,)
+        Tiles each row stands for (1 when exact).
+    outputs : ndarray (n,)
+        Output voxels of the tile.
+    inputs : ndarray (n,)
+        Distinct input voxels the tile's pairs read (the IFM slots of its gather).
+    gathers : ndarray (n,)
+        Maximal runs of consecutive input indices among them (DMA requests of the gather).
+    pairs : ndarray (n, K)
+        Pairs of each weight plane in the tile (the run lengths).
+    plane_gathers : ndarray (n, K)
+        Runs of consecutive input indices of each plane's pairs in output order (the DMA
+        requests of a per-plane gather, plane order).
+    inputs_max : int
+        Largest ``inputs`` over all tiles (the IFM capacity check).
+    presence : ndarray (n, K), optional
+        Estimates only: the probability that a tile has a run of plane ``k``.
+    last : float
+        Estimates only: outputs of the last tile when it is shorter (0: like the others);
+        it sets the drain of a double-buffered pipeline.
+    """
+
+    tile_outputs: int
+    weight: np.ndarray
+    outputs: np.ndarray
+    inputs: np.ndarray
+    gathers: np.ndarray
+    pairs: np.ndarray
+    plane_gathers: np.ndarray
+    inputs_max: int
+    presence: np.ndarray | None = None
+    last: float = 0.0
+    _runs: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def exact(self) -> bool:
+        """Measured (True) or estimated (False)."""
+        return self.presence is None
+
+    @property
+    def tiles(self) -> int:
+        """Number of voxel tiles."""
+        return int(round(float(self.weight.sum())))
+
+    def runs(self) -> np.ndarray:
+        """Per (tile, plane): COMPUTE runs issued (0/1; a probability when estimated)."""
+        if self.presence is not None:
+            return self.presence
+        return (self.pairs > 0).astype(np.float64)
+
+    def run_matrix(self, run_min: int) -> np.ndarray:
+        """Per (tile, plane): cycles of the run, ``max(pairs, run_min)`` (0 without pairs)."""
+        key = ("m", run_min)
+        out = self._runs.get(key)
+        if out is None:
+            if self.presence is not None:
+                out = np.maximum(self.pairs, run_min * self.presence)
+            else:
+                out = np.where(self.pairs > 0, np.maximum(self.pairs, run_min), 0)
+            self._runs[key] = out
+        return out
+
+    def run_cycles(self, run_min: int) -> np.ndarray:
+        """Per tile: ``sum_k max(pairs[t, k], run_min)`` over planes with pairs."""
+        key = ("c", run_min)
+        out = self._runs.get(key)
+        if out is None:
+            out = self.run_matrix(run_min).sum(axis=1)
+            self._runs[key] = out
+        return out
+
+    def per_tile(self, run_min: int) -> tuple:
+        """``(weight, outputs, inputs, gathers, pairs, runs, run_cycles)`` per tile: arrays
+        when exact, plain floats for the single average row of an estimate (fast path)."""
+        key = ("t", run_min)
+        out = self._runs.get(key)
+        if out is None:
+            out = (
+                self.weight,
+                self.outputs,
+                self.inputs,
+                self.gathers,
+                self.pairs.sum(axis=1),
+                self.runs().sum(axis=1),
+                self.run_cycles(run_min),
+            )
+            if not self.exact:
+                out = tuple(float(x[0]) for x in out)
+            self._runs[key] = out
+        return out
+
+
+def _sorted_pairs(kmap: KernelMap) -> dict:
+    """Pairs in (plane, output) order and in (input, output) order, cached per kernel map."""
+    cache = _kmap_cache(kmap)
+    base = cache.get("pairs")
+    if base is None:
+        k, o = np.nonzero(kmap.table >= 0)
+        k, o = k.astype(np.int32), o.astype(np.int32)
+        i = kmap.table[k, o]
+        by_input = np.argsort(i.astype(np.int64) * max(kmap.n_out, 1) + o)
+        base = {
+            "k": k,
+            "o": o,
+            "i": i,
+            "i_s": i[by_input],
+            "o_s": o[by_input],
+            "k_s": k[by_input],
+        }
+        cache["pairs"] = base
+    return base
+
+
+def _tile_inputs(kmap: KernelMap, length: int) -> np.ndarray:
+    """Distinct inputs of each tile of the plain tiling by ``length`` (cached)."""
+    cache = _kmap_cache(kmap).setdefault("tile_inputs", {})
+    out = cache.get(length)
+    if out is None:
+        base = _sorted_pairs(kmap)
+        i_s, t_s = base["i_s"], base["o_s"] // np.int32(length)
+        new = np.ones(len(i_s), dtype=bool)
+        new[1:] = (i_s[1:] != i_s[:-1]) | (t_s[1:] != t_s[:-1])
+        out = np.bincount(t_s[new], minlength=-(-kmap.n_out // length))
+        cache[length] = out
+    return out
+
+
+def _previous_use(kmap: KernelMap) -> np.ndarray:
+    """``(M, K)``: for the input of entry ``(o, k)``, the last output before ``o`` that reads
+    it (-1 for none); ``M`` for entries without an input (never new).  Cached."""
+    cache = _kmap_cache(kmap)
+    prev = cache.get("previous_use")
+    if prev is None:
+        base = _sorted_pairs(kmap)
+        i_s, o_s, k_s = base["i_s"], base["o_s"], base["k_s"]
+        before = np.full(len(i_s), -1, dtype=np.int32)
+        if len(i_s) > 1:
+            same = i_s[1:] == i_s[:-1]
+            before[1:][same] = o_s[:-1][same]
+        prev = np.full((kmap.n_out, kmap.volume), kmap.n_out, dtype=np.int32)
+        prev[o_s, k_s] = before
+        cache["previous_use"] = prev
+    return prev
+
+
+def pack_bounds(
+    kmap: KernelMap, tile_outputs: int, slot_words: int, out_words: int, capacity: int
+) -> np.ndarray | None:
+    """Tile starts of greedy packing: at most ``tile_outputs`` outputs per tile, and a tile
+    ends before the output that would make ``inputs * slot_words + outputs * out_words``
+    exceed ``capacity`` IFM words.
+
+    Returns
+    -------
+    ndarray or None
+        Sorted tile starts (the last tile ends at ``n_out``), or None when a single output
+        does not fit.
+    """
+    M, T = kmap.n_out, int(tile_outputs)
+    prev = _previous_use(kmap)
+    starts = []
+    a, guess = 0, 16
+    while a < M:
+        width = min(T, guess)
+        while True:  # widen the window until the tile ends inside it
+            window = prev[a : a + width]
+            need = np.cumsum(np.count_nonzero(window < a, axis=1)) * slot_words
+            need += np.arange(1, len(window) + 1) * out_words
+            n = int(np.searchsorted(need, capacity, side="right"))
+            if n < len(window) or width >= T or a + width >= M:
+                break
+            width = min(T, 2 * width)
+        if n == 0:
+            return None
+        starts.append(a)
+        a += n
+        guess = 2 * n
+    return np.array(starts, dtype=np.int64)
+
+
+def tile_profile(
+    kmap: KernelMap, tile_outputs: int, starts: np.ndarray | None = None
+) -> TileProfile:
+    """Measure the voxel tiles exactly: tiles of ``tile_outputs``, or the given ``starts``.
+
+    ``O(P)`` numpy work per tiling after one ``O(P log P)`` sort per kernel map; tilings of
+    plain tile sizes are cached per kernel map.
+    """
+    cache = _kmap_cache(kmap).setdefault("profiles", {})
+    if starts is None and tile_outputs in cache:
+        return cache[tile_outputs]
+    T = int(tile_outputs)
+    M, K = kmap.n_out, kmap.volume
+    base = _sorted_pairs(kmap)
+    k, o, i = base["k"], base["o"], base["i"]
+    if starts is None:
+        n_t = max(1, -(-M // T))
+        outputs = np.full(n_t, T, dtype=np.int64)
+        outputs[-1] = M - T * (n_t - 1) if M else 0
+
+        def tile_of(x):
+            return x // T
+    else:
+        n_t = len(starts)
+        outputs = np.diff(np.append(starts, M)).astype(np.int64)
+        tid = np.repeat(np.arange(n_t, dtype=np.int64), outputs)
+
+        def tile_of(x):
+            return tid[x]
+
+    tile = tile_of(o)
+    pairs = np.bincount(tile * K + k, minlength=n_t * K).reshape(n_t, K)
+    # Per-plane gathers: in (plane, output) order, a new run starts at a new plane or tile,
+    # or where the input index does not continue the previous one.
+    start = np.ones(len(k), dtype=bool)
+    if len(k) > 1:
+        start[1:] = (k[1:] != k[:-1]) | (tile[1:] != tile[:-1]) | (i[1:] != i[:-1] + 1)
+    plane_gathers = np.bincount((tile * K + k)[start], minlength=n_t * K).reshape(n_t, K)
+    # Distinct inputs per tile: in (input, output) order each (input, tile) is one group.
+    i_s, t_s = base["i_s"], tile_of(base["o_s"])
+    new = np.ones(len(i_s), dtype=bool)
+    if len(i_s) > 1:
+        new[1:] = (i_s[1:] != i_s[:-1]) | (t_s[1:] != t_s[:-1])
+    ui, ut = i_s[new], t_s[new]
+    inputs = np.bincount(ut, minlength=n_t)
+    # A gather run starts at input u of tile t unless u - 1 is also an input of tile t.
+    keys = ui * n_t + ut  # strictly increasing
+    prev = keys - n_t
+    pos = np.minimum(np.searchsorted(keys, prev), max(len(keys) - 1, 0))
+    has_prev = keys[pos] == prev if len(keys) else np.zeros(0, dtype=bool)
+    gathers = np.bincount(ut[~has_prev], minlength=n_t)
+    prof = TileProfile(
+        tile_outputs=T,
+        weight=np.ones(n_t, dtype=np.int64),
+        outputs=outputs,
+        inputs=inputs,
+        gathers=gathers,
+        pairs=pairs,
+        plane_gathers=plane_gathers,
+        inputs_max=int(inputs.max()) if len(inputs) else 0,
+    )
+    if starts is None:
+        cache[tile_outputs] = prof
+    return prof
+
+
+# --------------------------------------------------------------------------- the core
+class _Core:
+    """Derived constants of a config and a memory timing (what the formulas read)."""
+
+    def __init__(self, cfg: ArchConfig, mem: MemoryTiming):
+        self.cfg, self.mem = cfg, mem
+        #: Shortest back-to-back run: the weight preload, ``R + 1`` cycles.
+        self.run_min = cfg.pe_rows + 1
+        #: A run after idle starts issuing this many cycles after its accept.
+        self.start = START_AFTER_IDLE
+        #: Last issue to the COMPUTE's tokens seen by the next engine: read, IFM, array
+        #: (``R + G - 1``), accumulate, token (``R + G + 4``).
+        self.depth = cfg.pe_rows + cfg.groups + 4
+        self.words = {k: cfg.words(k) for k in ("ifm", "wgt", "rbk", "ofm")}
+        self._caps = {
+            (k, db): cfg.bank_words(k) if db else cfg.words(k)
+            for k in ("ifm", "wgt", "rbk", "ofm")
+            for db in (True, False)
+        }
+        self.wgt_tiles = self.words["wgt"] // cfg.pe_rows
+        self._rows: dict[int, float] = {}
+        self._full_burst = float(self.burst_interval(cfg.max_burst_beats))
+
+    def capacity(self, kind: str, double_buffer: bool) -> int:
+        """Words of ``kind`` a tile may use: one bank when double-buffered, else all."""
+        return self._caps[kind, bool(double_buffer)]
+
+    def burst_interval(self, beats):
+        """Cycles per read burst of ``beats`` in a stream: request + beats, or latency-bound."""
+        return np.maximum(beats + 1, (self.mem.latency + beats + 1) / self.mem.outstanding)
+
+    def row_cycles(self, nbytes: int) -> float:
+        """Transfer cycles of one DMA row of ``nbytes`` (bursts of at most max_burst_beats)."""
+        out = self._rows.get(nbytes)
+        if out is None:
+            beats = -(-int(nbytes) // self.cfg.bus_bytes)
+            full, rem = divmod(beats, self.cfg.max_burst_beats)
+            out = full * float(self.burst_interval(self.cfg.max_burst_beats))
+            out += float(self.burst_interval(rem)) if rem else 0.0
+            self._rows[nbytes] = out
+        return out
+
+    def stream_cycles(self, nbytes):
+        """Transfer cycles of ``nbytes`` contiguous bytes (vectorized), excluding latency:
+        full bursts of max_burst_beats and one shorter one."""
+        if not isinstance(nbytes, np.ndarray):
+            beats = math.ceil(nbytes / self.cfg.bus_bytes)
+            full, rem = divmod(beats, self.cfg.max_burst_beats)
+            out = full * self._full_burst
+            if rem:
+                L, n = self.mem.latency, self.mem.outstanding
+                out += max(rem + 1, (L + rem + 1) / n)
+            return out
+        beats = np.ceil(np.asarray(nbytes, dtype=np.float64) / self.cfg.bus_bytes)
+        full = np.floor(beats / self.cfg.max_burst_beats)
+        rem = beats - full * self.cfg.max_burst_beats
+        return full * self._full_burst + np.where(rem > 0, self.burst_interval(rem), 0.0)
+
+    def fetch_cycles(self, instructions):
+        """Read-channel cycles to fetch ``instructions`` (bursts of max_burst_beats)."""
+        return self.stream_cycles(instructions * INSTR_BYTES)
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """A layer's tiling onto the array: Cin/Cout/residual tile counts and byte sizes."""
+
+    n_ci: int
+    n_co: int
+    n_cr: int
+    slot_bytes: int  # one input voxel, all Cin tiles (DRAM row of the gather)
+    res_bytes: int  # one residual voxel, all its Cin tiles
+    tile_bytes: int  # one R x C weight tile
+    out_row_cycles: tuple[float, ...]  # STORE cycles of one row, per Cout tile
+    out_bytes: int  # one output voxel in DRAM
+
+
+def _shape(stats: LayerStats, core: _Core) -> _Shape:
+    cfg = core.cfg
+    R, C = cfg.pe_rows, cfg.pe_cols
+    ab, wb = cfg.act_bits // 8, cfg.weight_bits // 8
+    n_ci = -(-stats.cin // R)
+    n_co = -(-stats.cout // C)
+    n_cr = -(-stats.cres // R) if stats.cres else 0
+    chans = [min(C, stats.cout - c * C) for c in range(n_co)]
+    return _Shape(
+        n_ci=n_ci,
+        n_co=n_co,
+        n_cr=n_cr,
+        slot_bytes=n_ci * R * ab,
+        res_bytes=n_cr * R * ab,
+        tile_bytes=R * C * wb,
+        out_row_cycles=tuple(core.row_cycles(c * ab) for c in chans),
+        out_bytes=stats.cout * ab,
+    )
+
+
+def check_layer(stats: LayerStats, cfg: ArchConfig) -> None:
+    """Raise a one-line :class:`ConfigError` when the layer's shape cannot run on ``cfg``.
+
+    That is: more Cin tiles than the 8-bit ``ifm_stride`` field addresses, or one input
+    voxel (all its Cin tiles, plus its residual) larger than all IFM banks.
+    """
+    R = cfg.pe_rows
+    n_ci = -(-stats.cin // R)
+    n_cr = -(-stats.cres // R) if stats.cres else 0
+    where = f"layer {stats.name} ({stats.cin}->{stats.cout} channels)"
+    if max(n_ci, n_cr) > _MAX_CIN_TILES:
+        raise ConfigError(
+            f"{where} does not fit the array: {max(n_ci, n_cr)} input-channel tiles of "
+            f"{R}, an instruction addresses at most {_MAX_CIN_TILES}"
+        )
+    ifm = cfg.words("ifm")
+    if n_ci + n_cr > ifm:
+        raise ConfigError(
+            f"{where} does not fit the array: one input voxel needs {n_ci + n_cr} IFM words, "
+            f"the IFM L1 holds {ifm}"
+        )
+
+
+# --------------------------------------------------------------------------- the cost
+@dataclass(frozen=True)
+class Cost:
+    """Modelled cost of one schedule of one layer.
+
+    Parameters
+    ----------
+    cycles : int
+        Core cycles from the layer's first instruction to its last write.
+    dram_bytes : int
+        External memory traffic (reads + writes, instructions included).
+    utilization : float
+        ``MACS / (R * C * cycles)`` with the core's MACS counter (issued pairs x R x C,
+        channel padding included): the fraction of cycles the array issued an entry.
+    useful_utilization : float
+        The layer's useful MACs over ``R * C * cycles``.
+    feasible : bool
+        Every tile fits its L1 banks (otherwise the figures are meaningless).
+    reason : str
+        Why the schedule is infeasible ('' when feasible).
+    compute_cycles, load_cycles, store_cycles : int
+        Busy cycles of the compute, load and store engines.
+    tiles : int
+        Voxel tiles.
+    traffic : dict
+        DRAM bytes by kind: ifm, wgt, rbk, psum, ofm, instr.
+    l1_words : dict
+        Peak L1 words used per bank kind (ifm, wgt, rbk, ofm).
+    exact : bool
+        Tile contents measured (True) or estimated from the ARF (False).
+    """
+
+    cycles: int
+    dram_bytes: int
+    utilization: float
+    useful_utilization: float
+    feasible: bool
+    reason: str = ""
+    compute_cycles: int = 0
+    load_cycles: int = 0
+    store_cycles: int = 0
+    tiles: int = 0
+    traffic: dict = field(default_factory=dict)
+    l1_words: dict = field(default_factory=dict)
+    exact: bool = True
+
+    @property
+    def key(self) -> tuple:
+        """Sort key: feasible first, then cycles, then DRAM bytes."""
+        return (not self.feasible, self.cycles, self.dram_bytes)
+
+    def to_dict(self) -> dict:
+        """Plain-dict form (JSON)."""
+        return asdict(self)
+
+
+def _infeasible(reason: str, tiles: int = 0, exact: bool = True) -> Cost:
+    return Cost(
+        cycles=0,
+        dram_bytes=0,
+        utilization=0.0,
+        useful_utilization=0.0,
+        feasible=False,
+        reason=reason,
+        tiles=tiles,
+        exact=exact,
+    )
+
+
+def _finish(stats, core, sh, cycles, load, comp, store, traffic, l1, tiles, exact) -> Cost:
+    cfg = core.cfg
+    cycles = int(math.ceil(cycles))
+    issued = sh.n_co * (sh.n_ci * stats.n_pairs + sh.n_cr * stats.n_out)
+    return Cost(
+        cycles=cycles,
+        dram_bytes=int(round(sum(traffic.values()))),
+        utilization=issued / cycles if cycles else 0.0,
+        useful_utilization=stats.macs / (cfg.num_pes * cycles) if cycles else 0.0,
+        feasible=True,
+        compute_cycles=int(math.ceil(comp)),
+        load_cycles=int(math.ceil(load)),
+        store_cycles=int(math.ceil(store)),
+        tiles=int(tiles),
+        traffic={k: int(round(v)) for k, v in traffic.items()},
+        l1_words={k: int(v) for k, v in l1.items()},
+        exact=exact,
+    )
+
+
+def _ifm_need(prof: TileProfile, sh: _Shape) -> int:
+    """Largest IFM words a tile of ``prof`` needs (its slots and residual slots)."""
+    if not prof.exact:
+        return int(math.ceil(prof.inputs_max * sh.n_ci + prof.outputs.max() * sh.n_cr))
+    return int((prof.inputs * sh.n_ci + prof.outputs * sh.n_cr).max())
+
+
+def _vmax(a, b):
+    """Elementwise maximum of arrays or plain floats."""
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return np.maximum(a, b)
+    return max(a, b)
+
+
+def _total(x) -> float:
+    """Sum of an array, or a plain float."""
+    return float(x.sum()) if isinstance(x, np.ndarray) else float(x)
+
+
+def _ends(x) -> tuple[float, float]:
+    """First and last element of an array (a plain float is both)."""
+    if isinstance(x, np.ndarray):
+        return float(x[0]), float(x[-1])
+    return float(x), float(x)
+
+
+def _cost_tile(
+    stats: LayerStats,
+    core: _Core,
+    sh: _Shape,
+    s: Schedule,
+    prof: TileProfile,
+    engines: bool = False,
+):
+    """Voxel tile outer: per tile gather, rulebook, (weights), runs, stores.
+
+    Works on per-tile arrays (exact) or on the plain floats of one average tile (estimate).
+    With ``engines``, returns the per-visit ``(load, compute, store)`` cycles instead.
+    """
+    cfg, L = core.cfg, core.mem.latency
+    R, T, db = cfg.pe_rows, s.tile_outputs, s.double_buffer
+    inner = s.cout_inner
+    nco_v = sh.n_co if inner else 1  # Cout tiles per visit of a tile
+    passes = 1 if inner else sh.n_co  # visits of each tile
+    res = 1 if sh.n_cr else 0
+    w, m, I, G, P, keff, runs = prof.per_tile(core.run_min)
+    # Capacities.
+    ifm_need = _ifm_need(prof, sh)
+    ifm_cap = core.capacity("ifm", db)
+    if ifm_need > ifm_cap:
+        return _infeasible(
+            f"a tile's inputs need {ifm_need} IFM words, {ifm_cap} available", prof.tiles
+        )
+    largest = int(prof.outputs.max()) if prof.exact else min(T, stats.n_out)
+    ofm_need = largest * nco_v
+    ofm_cap = core.capacity("ofm", db)
+    if ofm_need > ofm_cap:
+        return _infeasible(f"a tile needs {ofm_need} OFM rows, {ofm_cap} available", prof.tiles)
+    if int(prof.inputs_max) + T * res >= 1 << RBK_IN_BITS or T >= 1 << RBK_OUT_BITS:
+        return _infeasible("tile too large for the rulebook entry fields", prof.tiles)
+    wgt_tiles = core.wgt_tiles
+    per_load = max(1, wgt_tiles // 2)
+    resident_tiles = (stats.planes * sh.n_ci + sh.n_cr) * nco_v
+    if s.weights_resident and resident_tiles > wgt_tiles:
+        return _infeasible(
+            f"{resident_tiles} resident weight tiles, WGT holds {wgt_tiles}", prof.tiles
+        )
+    rbk_cap = core.capacity("rbk", db)
+    # Per visit (one tile, nco_v Cout tiles): load, compute and store engine cycles.
+    ifm_cyc = (G + res) * L + I * core.row_cycles(sh.slot_bytes)
+    ifm_cyc = ifm_cyc + res * m * core.row_cycles(sh.res_bytes)
+    ifm_bytes = I * sh.slot_bytes + m * sh.res_bytes
+    E = P + res * m  # rulebook entries
+    chunks = -((-E) // rbk_cap)
+    rbk_cyc = chunks * L + core.stream_cycles(4 * E)
+    cp = nco_v * (sh.n_ci * runs + res * sh.n_cr * _vmax(m, core.run_min)) + core.start
+    mean_row = sum(sh.out_row_cycles) / sh.n_co
+    st = nco_v * (L + m * mean_row)
+    instr = G + res + chunks + nco_v * (keff * sh.n_ci + sh.n_cr) + nco_v
+    w_tile = core.stream_cycles(sh.tile_bytes)
+    if s.weights_resident:
+        w_cyc = w_bytes = 0.0
+        wres_loads = passes * (stats.planes + res)
+        wres_cyc = wres_loads * L + passes * resident_tiles * w_tile
+        wres_bytes = passes * resident_tiles * sh.tile_bytes
+    else:
+        loads_v = keff * -(-sh.n_ci * nco_v // per_load) + res * -(-sh.n_cr * nco_v // per_load)
+        tiles_v = (keff * sh.n_ci + sh.n_cr) * nco_v
+        w_cyc = loads_v * L + tiles_v * w_tile
+        w_bytes = tiles_v * sh.tile_bytes
+        instr = instr + loads_v
+        wres_loads = wres_cyc = wres_bytes = 0
+    ld = ifm_cyc + rbk_cyc + core.fetch_cycles(instr) + w_cyc
+    if engines:
+        return ld, cp, st
+    if db:
+        pipes = passes if (s.weights_resident and passes > 1) else 1
+        steady = passes * _total(w * _vmax(_vmax(ld, cp), st))
+        drain = _ends(st)[1]
+        if prof.last:
+            drain = nco_v * (L + prof.last * mean_row)
+        cycles = steady + pipes * (_ends(ld)[0] + drain + core.depth) + wres_cyc
+    else:
+        per = (ld - w_cyc) + _vmax(w_cyc, cp) + st + core.depth
+        cycles = passes * _total(w * per) + wres_cyc
+    traffic = {
+        "ifm": passes * _total(w * ifm_bytes),
+        "wgt": passes * _total(w * w_bytes) + wres_bytes,
+        "rbk": passes * _total(w * 4 * E),
+        "psum": 0.0,
+        "ofm": float(stats.n_out * sh.out_bytes),
+        "instr": (passes * _total(w * instr) + wres_loads) * INSTR_BYTES,
+    }
+    e_max = float(E.max()) if isinstance(E, np.ndarray) else E
+    l1 = {
+        "ifm": ifm_need,
+        "ofm": ofm_need,
+        "rbk": int(min(e_max, rbk_cap)),
+        "wgt": (resident_tiles if s.weights_resident else min(per_load * 2, wgt_tiles)) * R,
+    }
+    load = passes * _total(w * ld) + wres_cyc
+    comp = passes * _total(w * cp)
+    store = passes * _total(w * st)
+    return _finish(stats, core, sh, cycles, load, comp, store, traffic, l1, prof.tiles, prof.exact)
+
+
+def _cost_plane(stats: LayerStats, core: _Core, sh: _Shape, s: Schedule, prof: TileProfile):
+    """Weight plane outer: for each Cout tile, plane and Cin tile, all voxel tiles.
+
+    Inputs, rulebook and accumulators stay resident for the whole layer when they fit in
+    all banks of their kind; otherwise inputs are gathered per step (one Cin tile of the
+    plane's pairs), entries loaded per step, partial sums spilled and reloaded per step.
+    """
+    cfg, L = core.cfg, core.mem.latency
+    R, C, T, db = cfg.pe_rows, cfg.pe_cols, s.tile_outputs, s.double_buffer
+    M, N = stats.n_out, stats.n_in
+    res = 1 if sh.n_cr else 0
+    w, m, p = prof.weight.astype(np.float64), prof.outputs, prof.pairs
+    wcol = w[:, None]
+    act_bytes = R * cfg.act_bits // 8
+    acc_bytes = C * cfg.acc_bits // 8
+    act_row, acc_row = core.row_cycles(act_bytes), core.row_cycles(acc_bytes)
+    in_res = N * sh.n_ci + M * sh.n_cr <= core.words["ifm"] and N + M * res <= 1 << RBK_IN_BITS
+    rbk_res = stats.n_pairs + res * M <= core.words["rbk"]
+    out_res = M <= core.words["ofm"]
+    ifm_cap, ofm_cap, rbk_cap = (core.capacity(k, db) for k in ("ifm", "ofm", "rbk"))
+    p_max = int(p.max()) if p.size else 0
+    t_max = min(T, M)
+    if not in_res and max(p_max, t_max * res) > ifm_cap:
+        need = max(p_max, t_max * res)
+        return _infeasible(
+            f"a plane of a tile gathers {need} inputs, {ifm_cap} IFM words available", prof.tiles
+        )
+    if not out_res and t_max > ofm_cap:
+        return _infeasible(f"a tile needs {t_max} OFM rows, {ofm_cap} available", prof.tiles)
+    if T >= 1 << RBK_OUT_BITS or M >= 1 << RBK_OUT_BITS and out_res:
+        return _infeasible("tile too large for the rulebook entry fields", prof.tiles)
+
+    # Per step (voxel tile t, plane k; repeated for every Cin and Cout tile): cycles of the
+    # load, compute and store engines, summed over tiles per plane.  The residual plane is
+    # one more column with m[t] pairs, gathered in one request per tile.
+    cols_p = np.concatenate([p, m[:, None]], axis=1) if res else p
+    ones = np.ones((len(m), 1))
+    runs = np.concatenate([prof.plane_gathers, ones], axis=1) if res else prof.plane_gathers
+    rep = np.array([sh.n_ci] * p.shape[1] + [sh.n_cr] * res, dtype=np.float64)  # Cin tiles
+    on = np.concatenate([prof.runs(), ones], axis=1) if res else prof.runs()
+    cp = prof.run_matrix(core.run_min)
+    if res:
+        cp = np.concatenate([cp, np.maximum(m, core.run_min)[:, None]], axis=1)
+    ld = np.zeros(cols_p.shape)
+    st = np.zeros(cols_p.shape)
+    instr = on.copy()  # COMPUTEs
+    if not in_res:
+        ld += runs * L + cols_p * act_row
+        instr += runs
+    if not rbk_res:
+        chunks = on * np.maximum(1, np.ceil(cols_p / rbk_cap))
+        ld += chunks * L + core.stream_cycles(4 * cols_p)
+        instr += chunks
+    if not out_res:
+        spill = on * (L + m[:, None] * acc_row)
+        ld += spill
+        st += spill
+        instr += 2 * on
+    instr_k = (wcol * instr).sum(axis=0)
+    ld_k = (wcol * ld).sum(axis=0) + core.fetch_cycles(instr_k)
+    cp_k = (wcol * cp).sum(axis=0)
+    st_k = (wcol * st).sum(axis=0)
+    # Weights: each (plane, Cin, Cout) tile loaded once, one LOAD per plane group.
+    wgt_tiles = core.wgt_tiles
+    per_load = max(1, wgt_tiles // 2)
+    w_tile = float(core.stream_cycles(sh.tile_bytes))
+    used = cols_p.sum(axis=0) > 0
+    loads_k = np.ceil(rep / per_load) * used
+    w_k = loads_k * L + rep * w_tile * used
+    w_loads = float(loads_k.sum())
+    if db:
+        group = np.maximum(np.maximum(ld_k + w_k / np.maximum(rep, 1), cp_k), st_k)
+        body = float((rep * group)[used].sum())
+    else:
+        group = ld_k + np.maximum(w_k / np.maximum(rep, 1), cp_k) + st_k
+        body = float((rep * group)[used].sum())
+    if not out_res:
+        # A tile's first step loads no partial sums and its last spills none.
+        body -= float((w * (L + m * acc_row)).sum())
+    # Requantized stores of each Cout tile: once at the end, or per tile at its last step.
+    fin = [L * (1 if out_res else prof.tiles) + M * rc for rc in sh.out_row_cycles]
+    cycles = sh.n_co * (body + core.start + core.depth) + sum(fin)
+    prologue = 0.0
+    traffic = dict.fromkeys(("ifm", "wgt", "rbk", "psum", "ofm", "instr"), 0.0)
+    steps = float((rep * (wcol * cols_p).sum(axis=0)).sum())  # pairs x Cin tiles
+    if in_res:
+        prologue += -(-N // _MAX_ROWS) * L + N * core.row_cycles(sh.slot_bytes)
+        prologue += res * (L + M * core.row_cycles(sh.res_bytes))
+        traffic["ifm"] = N * sh.slot_bytes + M * sh.res_bytes
+    else:
+        traffic["ifm"] = sh.n_co * steps * act_bytes
+    E = stats.n_pairs + res * M
+    if rbk_res:
+        prologue += L + float(core.stream_cycles(4 * E))
+        traffic["rbk"] = 4 * E
+    else:
+        traffic["rbk"] = sh.n_co * 4 * steps
+    if not out_res:
+        steps_t = (on * rep).sum(axis=1)
+        traffic["psum"] = sh.n_co * 2 * float((w * (steps_t - 1) * m).sum()) * acc_bytes
+    traffic["wgt"] = sh.n_co * float(rep[used].sum()) * sh.tile_bytes
+    traffic["ofm"] = M * sh.out_bytes
+    n_instr = sh.n_co * (float((rep * instr_k).sum()) + w_loads) + len(fin) * (
+        1 if out_res else prof.tiles
+    )
+    traffic["instr"] = n_instr * INSTR_BYTES
+    cycles += prologue
+    load = prologue + sh.n_co * float((rep * ld_k + w_k)[used].sum())
+    comp = sh.n_co * float((rep * cp_k).sum())
+    store = sh.n_co * float((rep * st_k).sum()) + sum(fin)
+    l1 = {
+        "ifm": N * sh.n_ci + M * sh.n_cr if in_res else max(p_max, t_max * res),
+        "ofm": M if out_res else t_max,
+        "rbk": E if rbk_res else min(max(p_max, t_max * res), rbk_cap),
+        "wgt": min(2 * per_load, wgt_tiles) * R,
+    }
+    return _finish(stats, core, sh, cycles, load, comp, store, traffic, l1, prof.tiles, prof.exact)
+
+
+# --------------------------------------------------------------------------- public API
+_CORES: dict = {}
+
+
+def _core(cfg: ArchConfig, memory: MemoryTiming | None) -> _Core:
+    key = (cfg, memory or MemoryTiming())
+    core = _CORES.get(key)
+    if core is None:
+        if len(_CORES) > 64:
+            _CORES.clear()
+        core = _CORES[key] = _Core(*key)
+    return core
+
+
+def _canonical(s: Schedule) -> Schedule:
+    """Plane order ignores ``cout_inner``, ``weights_resident`` (every weight tile is loaded
+    once) and ``pack``: one representative of each."""
+    if s.order == "plane" and (s.cout_inner or not s.weights_resident or s.pack):
+        return Schedule(s.tile_outputs, "plane", False, True, s.double_buffer)
+    return s
+
+
+def _tile_pack(plan: LayerPlan, sh: _Shape, core: _Core, s: Schedule):
+    """The exact profile of a tile-order schedule, packing tiles when ``s.pack``.
+
+    Returns ``(profile, reason)``: the profile, or None and why no tiling fits.
+    """
+    prof = tile_profile(plan.kmap, s.tile_outputs)
+    cap = core.capacity("ifm", s.double_buffer)
+    need = _ifm_need(prof, sh) if plan.kmap.n_out else 0
+    if need <= cap or not s.pack:
+        return prof, ""
+    key = ("pack", s.tile_outputs, sh.n_ci, sh.n_cr, cap)
+    cache = _kmap_cache(plan.kmap).setdefault("profiles", {})
+    if key not in cache:
+        starts = pack_bounds(plan.kmap, s.tile_outputs, sh.n_ci, sh.n_cr, cap)
+        cache[key] = None if starts is None else tile_profile(plan.kmap, s.tile_outputs, starts)
+    if cache[key] is None:
+        return None, f"one output's inputs need more than the {cap} IFM words available"
+    return cache[key], ""
+
+
+def _evaluate(stats, core, sh, s: Schedule, prof: TileProfile) -> Cost:
+    if stats.n_out == 0:
+        return _finish(stats, core, sh, 0, 0, 0, 0, {}, {}, 0, prof.exact)
+    if s.order == "plane":
+        return _cost_plane(stats, core, sh, s, prof)
+    return _cost_tile(stats, core, sh, s, prof)
+
+
+def _exact(plan: LayerPlan, stats, core, sh, s: Schedule) -> Cost:
+    s = _canonical(s)
+    if s.order == "tile":
+        prof, reason = _tile_pack(plan, sh, core, s)
+        if prof is None:
+            return _infeasible(reason)
+    else:
+        prof = tile_profile(plan.kmap, s.tile_outputs)
+    return _evaluate(stats, core, sh, s, prof)
+
+
+def tile_bounds(plan: LayerPlan, cfg: ArchConfig, schedule: Schedule) -> np.ndarray:
+    """Output index ranges of the voxel tiles of ``schedule``: ``(n_tiles + 1,)`` int64.
+
+    Tile ``j`` computes outputs ``bounds[j]:bounds[j + 1]`` (in the kernel map's output
+    order).  Tiles hold ``tile_outputs`` outputs; with ``pack`` (tile order) they are packed
+    greedily and end early before an output whose inputs would overflow the IFM capacity
+    (the compiler cuts tiles with this function, the cost model measures the same tiles).
+
+    Raises
+    ------
+    ConfigError
+        When a tile does not fit (``pack`` off, or one output alone).
+    """
+    stats = layer_stats(plan)
+    check_layer(stats, cfg)
+    core = _core(cfg, None)
+    sh = _shape(stats, core)
+    s = _canonical(schedule)
+    M = plan.kmap.n_out
+    plain = np.append(np.arange(0, M, s.tile_outputs, dtype=np.int64), M)
+    if s.order == "plane" or M == 0:
+        return plain
+    prof, reason = _tile_pack(plan, sh, core, s)
+    if prof is None:
+        raise ConfigError(f"layer {stats.name}: {reason}")
+    cap = core.capacity("ifm", s.double_buffer)
+    if _ifm_need(prof, sh) > cap:
+        raise ConfigError(
+            f"layer {stats.name}: a tile of {s.tile_outputs} outputs needs "
+            f"{_ifm_need(prof, sh)} IFM words, {cap} available (pack the tiles or use smaller ones)"
+        )
+    return np.append(0, np.cumsum(prof.outputs)).astype(np.int64)
+
+
+def cost(
+    plan: LayerPlan,
+    cfg: ArchConfig,
+    schedule: Schedule,
+    *,
+    memory: MemoryTiming | None = None,
+    exact: bool = True,
+) -> Cost:
+    """Modelled cost of ``schedule`` for one layer on ``cfg``.
+
+    Parameters
+    ----------
+    plan : LayerPlan
+        The layer bound to a scene.
+    cfg : ArchConfig
+    schedule : Schedule
+    memory : MemoryTiming, optional
+        External memory latency and outstanding bursts (default :class:`MemoryTiming`).
+    exact : bool
+        Measure the tiles' inputs, gathers and per-plane pairs from the kernel map (default),
+        or estimate them from the ARF and per-plane pair counts (:func:`halo_estimate`).
+
+    Returns
+    -------
+    Cost
+        ``feasible`` is False (with the ``reason``) when a tile does not fit L1.
+    """
+    stats = layer_stats(plan)
+    check_layer(stats, cfg)
+    core = _core(cfg, memory)
+    sh = _shape(stats, core)
+    if exact:
+        return _exact(plan, stats, core, sh, schedule)
+    return _estimate(stats, core, sh, schedule)
+
+
+def tile_grid(n_out: int, limit: int = 1 << 14) -> list[int]:
+    """Tile sizes the oracle tries: 1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 16, 20, 24... (about
+    four per octave) up to ``min(n_out, limit)``, plus ``n_out`` itself when it is below
+    the limit (one tile)."""
+    top = max(1, min(n_out, limit))
+    out = set(range(1, min(top, 8) + 1))
+    base = 8
+    while base < top:
+        for step in (base, base * 5 // 4, base * 3 // 2, base * 7 // 4):
+            if step <= top:
+                out.add(step)
+        base *= 2
+    out.add(top)
+    return sorted(out)
+
+
+def candidates(tile_outputs: int) -> list[Schedule]:
+    """Every distinct schedule with tile size ``tile_outputs`` (plane order canonical)."""
+    out = []
+    for db in (True, False):
+        for inner in (False, True):
+            for resident in (True, False):
+                out.append(Schedule(tile_outputs, "tile", inner, resident, db, pack=True))
+        out.append(Schedule(tile_outputs, "plane", False, True, db))
+    return out
+
+
+def search(
+    plan: LayerPlan,
+    cfg: ArchConfig,
+    *,
+    memory: MemoryTiming | None = None,
+    tiles: list[int] | None = None,
+) -> tuple[Schedule, Cost]:
+    """The oracle: the cheapest schedule over the whole space, costed exactly.
+
+    Every tile size of :func:`tile_grid` (or ``tiles``) times every order and flag
+    (:func:`candidates`); ties go to fewer DRAM bytes, then to the first candidate.
+
+    Raises
+    ------
+    ConfigError
+        When no candidate fits L1 (e.g. L1 smaller than one tile of the layer).
+    """
+    stats = layer_stats(plan)
+    check_layer(stats, cfg)
+    core = _core(cfg, memory)
+    sh = _shape(stats, core)
+    best: tuple[Schedule, Cost] | None = None
+    reason = ""
+    # Packed tiles that all end before T outputs stay the same for every larger T: once a
+    # buffering saturates, larger tile sizes of tile order cost the same and are skipped.
+    saturated = {True: False, False: False}
+    for T in tiles or tile_grid(stats.n_out):
+        for s in candidates(T):
+            if s.order == "tile" and saturated[s.double_buffer]:
+                continue
+            c = _exact(plan, stats, core, sh, s)
+            if not c.feasible:
+                reason = reason or c.reason
+                continue
+            if best is None or c.key < best[1].key:
+                best = (s, c)
+        for db in (True, False):
+            if not saturated[db]:
+                probe = Schedule(T, "tile", False, False, db, pack=True)
+                prof, _ = _tile_pack(plan, sh, core, probe)
+                saturated[db] = prof is not None and int(prof.outputs.max()) < T
+    if best is None:
+        raise ConfigError(
+            f"layer {stats.name}: L1 is smaller than one tile of this layer on "
+            f"{cfg.name} ({reason})"
+        )
+    return best
+
+
+# --------------------------------------------------------------------------- the estimate
+#: Below this many tiles the fill and drain of a double-buffered pipeline are worth
+#: balancing against the per-tile overheads (:func:`_pipeline_tile`).
+PIPE_TILES = 16
+#: Without a measured halo curve: a tile of T outputs reads ``T * N/M + (ARF - N/M) *
+#: T**(1 - HALO_BETA)`` inputs (fitted on generated rooms in raster order).
+HALO_BETA = 0.36
+#: Gather runs per tile at T = 1 grow by this fraction of ``ARF - 1``, and by
+#: ``1 + GATHER_GROWTH * log2(T)`` with the tile size.
+GATHER_SLOPE = 0.35
+GATHER_GROWTH = 0.25
+#: Runs of consecutive inputs per pair of one plane, by convolution kind (large tiles).
+_PLANE_RUNS = {"submanifold": 0.2, "strided": 0.95, "transposed": 0.4}
+
+
+def _halo_inputs(stats: LayerStats, T: float) -> float:
+    """Mean distinct inputs of a tile of ``T`` consecutive outputs.
+
+    From the measured curve (:attr:`LayerStats.halo`, log-log interpolation; beyond its
+    last point towards ``n_in`` inputs for ``n_out`` outputs), else the ARF model: one
+    output reads ARF inputs, a large tile ``N/M`` per output, the halo in between shrinking
+    as ``T**-HALO_BETA`` (surface data).
+    """
+    M, N = stats.n_out, stats.n_in
+    if M == 0:
+        return 0.0
+    if T >= M:
+        return float(N)
+    if stats.halo:
+        logs = stats._arrays[2]
+        x = math.log(max(T, 1.0)) / _LOG_BASE
+        j = int(x)
+        if j + 1 < len(logs):
+            f = x - j
+            return math.exp(logs[j] + f * (logs[j + 1] - logs[j]))
+        top = _LOG_BASE * (len(logs) - 1)
+        f = (math.log(T) - top) / (math.log(M) - top)
+        return math.exp(logs[-1] + f * (math.log(max(N, 1)) - logs[-1]))
+    a = N / M
+    est = T * a + max(stats.arf - a, 0.0) * T ** (1.0 - HALO_BETA)
+    return min(float(N), est, T * stats.arf)
+
+
+def _presence(stats: LayerStats, T: float) -> np.ndarray:
+    """Per plane: probability that a tile of ``T`` outputs has a run of it."""
+    counts, levels, _ = stats._arrays
+    lam = counts * (T / max(stats.n_out, 1))
+    if not stats.presence:
+        return np.where(lam > 0, 1.0 - np.exp(-lam), 0.0)
+    x = math.log(max(T, 1.0)) / _LOG_BASE
+    j = int(x)
+    if j + 1 >= len(levels):
+        return np.where(lam > 0, np.maximum(levels[-1], np.minimum(1.0, lam)), 0.0)
+    pres = levels[j] + (x - j) * (levels[j + 1] - levels[j])
+    return np.minimum(pres, np.minimum(1.0, lam))
+
+
+def halo_estimate(stats: LayerStats, tile_outputs: float, tiles: float | None = None):
+    """A :class:`TileProfile` from the statistics alone (no kernel map access).
+
+    Every tile is average: ``tile_outputs`` outputs (fractional when it stands for packed
+    tiles of different sizes), inputs from :func:`_halo_inputs`, ``T * c_k / M`` pairs in
+    plane ``k`` (``c_k`` its pair count) with the measured run presence, gather runs from
+    the ARF.  One row stands for ``tiles`` tiles (default ``M / T``).
+    """
+    M = max(stats.n_out, 1)
+    T = max(1.0, min(float(tile_outputs), float(M)))
+    I = _halo_inputs(stats, T)
+    arf = stats.arf
+    g1 = 1.0 + max(arf - 1.0, 0.0) * GATHER_SLOPE
+    growth = GATHER_GROWTH * (1.0 - 1.0 / max(arf, 1.0))
+    G = min(max(I, 1.0), g1 * (1.0 + growth * math.log2(T)))
+    lam = stats._arrays[0] * (T / M)
+    pres = _presence(stats, T)
+    rho = stats.plane_runs
+    if not rho:
+        rho = _PLANE_RUNS.get(stats.kind, 0.5)
+        if stats.kind == "submanifold":
+            rho *= 1.0 - 1.0 / max(arf, 1.0)
+    runs = np.where(pres > 0, np.minimum(lam, pres + rho * lam), 0.0)
+    return TileProfile(
+        tile_outputs=int(math.ceil(T)),
+        weight=np.array([M / T if tiles is None else tiles]),
+        outputs=np.array([T]),
+        inputs=np.array([I]),
+        gathers=np.array([G]),
+        pairs=lam[None, :],
+        plane_gathers=runs[None, :],
+        inputs_max=int(math.ceil(I)),
+        presence=pres[None, :],
+    )
+
+
+def _fill_tile(stats: LayerStats, sh: _Shape, cap: int) -> float:
+    """Outputs whose estimated inputs fill ``cap`` IFM words: the ``t`` solving
+    ``inputs(t) * n_ci + t * n_cr = cap`` on the halo curve (bisection in log t); ``n_out``
+    when the whole layer fits, 0 when one output's receptive field (at most ``planes``
+    inputs) may not."""
+    if stats.planes * sh.n_ci + sh.n_cr > cap:
+        return 0.0
+    M = max(stats.n_out, 1)
+
+    def need(t: float) -> float:
+        return _halo_inputs(stats, t) * sh.n_ci + t * sh.n_cr
+
+    if need(M) <= cap:
+        return float(M)
+    lo, hi = 0.0, math.log(M)  # need(exp(lo)) <= cap < need(exp(hi))
+    for _ in range(14):
+        mid = 0.5 * (lo + hi)
+        if need(math.exp(mid)) <= cap:
+            lo = mid
+        else:
+            hi = mid
+    return math.exp(lo)
+
+
+def _estimate(stats: LayerStats, core: _Core, sh: _Shape, s: Schedule) -> Cost:
+    """Cost of ``s`` from :func:`halo_estimate` (packed tiles at their estimated size)."""
+    s = _canonical(s)
+    T = min(s.tile_outputs, max(stats.n_out, 1))
+    if s.order == "tile" and s.pack:
+        t = min(T, _fill_tile(stats, sh, core.capacity("ifm", s.double_buffer)))
+        if t == 0:
+            return _infeasible("one output's inputs may not fit IFM (estimate)")
+        prof = halo_estimate(stats, t)
+        prof = TileProfile(**{**prof.__dict__, "tile_outputs": T, "inputs_max": 0, "_runs": {}})
+    else:
+        prof = halo_estimate(stats, T)
+        t = T
+    M = stats.n_out
+    if t == T and M % T:
+        prof = TileProfile(**{**prof.__dict__, "last": float(M % T), "_runs": {}})
+    return _evaluate(stats, core, sh, s, prof)
+
+
+def _tile_sizes(stats: LayerStats, core: _Core, sh: _Shape, s: Schedule) -> int:
+    """The closed-form tile size of a structure (order and flags): 0 when it cannot fit.
+
+    Tile order: as many outputs as the OFM capacity holds accumulator rows for (all outputs
+    when fewer); packing ends tiles early where the halo fills IFM.  Plane order: as many
+    outputs as one COMPUTE run may cover - all of them when inputs and accumulators stay
+    resident, otherwise one IFM / OFM capacity.
+    """
+    M = stats.n_out
+    limit = (1 << RBK_OUT_BITS) - 1
+    if s.order == "tile":
+        nco_v = sh.n_co if s.cout_inner else 1
+        rows = core.capacity("ofm", s.double_buffer) // nco_v
+        return min(rows, limit, max(M, 1))
+    t = min(M, limit)
+    if M > core.words["ofm"]:
+        t = min(t, core.capacity("ofm", s.double_buffer))
+    if stats.n_in * sh.n_ci + M * sh.n_cr > core.words["ifm"]:
+        t = min(t, core.capacity("ifm", s.double_buffer))
+    return max(t, 1)
+
+
+def decide(
+    stats: LayerStats, cfg: ArchConfig, memory: MemoryTiming | None = None
+) -> tuple[Schedule, Cost]:
+    """The fast decision on statistics alone: ``(schedule, estimated cost)``.
+
+    A small decision table, not a search over tile sizes: for each structure - tile order
+    with Cout tiles inner or outer, double buffering on or off, weights streamed (and
+    resident when they fit WGT); plane order with or without double buffering when the
+    accumulators fit OFM - the tile size is the closed form of :func:`_tile_sizes` and the
+    cost is the estimate of :func:`halo_estimate` at the packed tile size the IFM capacity
+    allows (:func:`_fill_tile`).  The cheapest wins.
+
+    Raises
+    ------
+    ConfigError
+        When no structure fits (L1 smaller than one tile of this layer).
+    """
+    # Ref: US 2021/0090328 - the (tile size, loop order) decision from the rulebook's ARF.
+    check_layer(stats, cfg)
+    core = _core(cfg, memory)
+    sh = _shape(stats, core)
+    best: tuple[Schedule, Cost] | None = None
+    plane = stats.n_out <= core.words["ofm"]  # accumulators resident: no partial-sum spills
+    for db in (True, False):
+        for inner in (True, False):
+            nco_v = sh.n_co if inner else 1
+            if (stats.planes * sh.n_ci + sh.n_cr) * nco_v <= core.wgt_tiles:
+                best = _better(best, stats, core, sh, Schedule(1, "tile", inner, True, db, True))
+            best = _better(best, stats, core, sh, Schedule(1, "tile", inner, False, db, True))
+        if plane:
+            best = _better(best, stats, core, sh, Schedule(1, "plane", False, True, db))
+    if best is None:
+        raise ConfigError(
+            f"layer {stats.name}: L1 is smaller than one tile of this layer on {cfg.name}"
+        )
+    return best
+
+
+def _better(best, stats, core, sh, s: Schedule):
+    """``best`` or the structure ``s`` at its closed-form tile size, whichever is cheaper."""
+    T = _tile_sizes(stats, core, sh, s)
+    if T < 1:
+        return best
+    sizes = [T]
+    if s.double_buffer and s.order == "tile":
+        t = _pipeline_tile(stats, core, sh, s, T)
+        if t:
+            sizes.append(t)
+    for t in sizes:
+        s = Schedule(t, s.order, s.cout_inner, s.weights_resident, s.double_buffer, s.pack)
+        c = _estimate(stats, core, sh, s)
+        if c.feasible and (best is None or c.key < best[1].key):
+            best = (s, c)
+    return best
+
+
+def _pipeline_tile(stats, core, sh, s: Schedule, T: int) -> int:
+    """The tile size that balances a double-buffered pipeline's fill and drain (0: none).
+
+    Double buffering hides every tile's loads and stores but the first tile's loads and the
+    last tile's stores.  With ``x_e(t) = a_e + b_e t`` cycles per tile for engine ``e``
+    (load, compute, store; fitted from the estimate at the packed size ``t1`` and at
+    ``t1 / 2``), ``M / t`` tiles cost ``f(t) = (M / t) max_e x_e(t) + x_load(t) +
+    x_store(r)`` (``r`` outputs in the last tile): per-tile overheads favour large tiles, the
+    fill and drain small ones.  ``f`` is minimized over the integers ``t1 / 8 .. t1`` in one
+    vectorized evaluation (no cost evaluation); only layers with fewer than
+    :data:`PIPE_TILES` tiles are worth it.
+    """
+    M = stats.n_out
+    fill = _fill_tile(stats, sh, core.capacity("ifm", True))
+    t1 = min(float(T), fill)
+    if t1 < 2 or M >= PIPE_TILES * t1:
+        return 0
+    points = []
+    for t in (t1, t1 / 2):
+        prof = halo_estimate(stats, t)
+        prof = TileProfile(**{**prof.__dict__, "tile_outputs": T, "inputs_max": 0, "_runs": {}})
+        out = _cost_tile(stats, core, sh, s, prof, engines=True)
+        if isinstance(out, Cost):
+            return 0
+        points.append(out)
+    slope = [(x1 - x2) / (t1 / 2) for x1, x2 in zip(*points, strict=True)]
+    base = [x1 - k * t1 for x1, k in zip(points[0], slope, strict=True)]
+
+    t = np.arange(max(1, int(t1) // 8), int(t1) + 1, dtype=np.float64)
+    x = [a + b * t for a, b in zip(base, slope, strict=True)]
+    rem = M - np.floor(M / t) * t
+    last = np.where(rem > 0, rem, t)
+    f = M / t * np.maximum(np.maximum(x[0], x[1]), x[2]) + x[0] + base[2] + slope[2] * last
+    best = float(t[int(np.argmin(f))])
+    return int(best) if best < t1 else 0
+
+
+def choose_schedule(
+    plan: LayerPlan, cfg: ArchConfig, *, memory: MemoryTiming | None = None
+) -> Schedule:
+    """The schedule the compiler uses for one layer: :func:`decide` on its statistics.
+
+    Near-zero latency: the statistics are cached per kernel map (:func:`layer_stats`), the
+    decision reads only them (a few closed-form cost estimates, no search).
+    """
+    return decide(layer_stats(plan), cfg, memory)[0]
