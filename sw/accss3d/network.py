@@ -18,6 +18,7 @@ convolution of a decoder level reuses the coordinates of the matching encoder le
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,6 +32,9 @@ __all__ = [
     "NETWORKS",
     "get_network",
     "network_names",
+    "load_network",
+    "network_from_dict",
+    "parse_conv",
     "CoordinateManager",
     "LayerPlan",
     "INPUT",
@@ -246,13 +250,130 @@ def network_names() -> list[str]:
 
 
 def get_network(name: str) -> Network:
-    """A built-in network by name (one-line :class:`ConfigError` when unknown)."""
-    try:
+    """A built-in network by name, or a user-defined one from a ``.yaml``/``.yml``/``.json``
+    file (:func:`load_network`); one-line :class:`ConfigError` when unknown."""
+    if name in NETWORKS:
         return NETWORKS[name]
-    except KeyError:
+    if name.lower().endswith((".yaml", ".yml", ".json")):
+        return load_network(name)
+    raise ConfigError(
+        f"unknown network {name!r} (known: {', '.join(network_names())}, or a .yaml/.json file)"
+    )
+
+
+_CONV_RE = re.compile(r"^(subm|conv|deconv)(\d+)(?:s(\d+))?(?:d(\d+))?$")
+_CONV_KINDS = {"subm": "submanifold", "conv": "strided", "deconv": "transposed"}
+_LAYER_KEYS = {"name", "conv", "inputs", "cout", "relu", "residual"}
+
+
+def parse_conv(text: str) -> ConvSpec:
+    """A :class:`ConvSpec` from its short name (``subm3``, ``conv2s2``, ``deconv2s2``,
+    ``subm3d2``: the form of :meth:`ConvSpec.describe`)."""
+    m = _CONV_RE.match(str(text))
+    if not m:
         raise ConfigError(
-            f"unknown network {name!r} (known: {', '.join(network_names())})"
-        ) from None
+            f"bad convolution {text!r} (expected submK, convKsS or deconvKsS, optionally dD)"
+        )
+    kind, k, stride, dil = m.groups()
+    return ConvSpec(_CONV_KINDS[kind], int(k), int(stride or 1), int(dil or 1))
+
+
+def _names(value, where: str, key: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise ConfigError(f"{where}: {key} must be a tensor name or a list of names, not {value!r}")
+
+
+def network_from_dict(data, source: str = "network") -> Network:
+    """Build a :class:`Network` from plain data (what :func:`load_network` reads).
+
+    ``{"name", "in_channels", "description" (optional), "layers": [{"name", "conv", "inputs",
+    "cout", "relu" (default true), "residual" (optional)}, ...]}``; ``conv`` as in
+    :func:`parse_conv`, ``inputs``/``residual`` a tensor name or a list (``input`` is the
+    network's input).  Every mistake is a one-line :class:`ConfigError` naming the layer.
+    """
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping with name, in_channels and layers")
+    unknown = sorted(set(data) - {"name", "in_channels", "description", "layers"})
+    if unknown:
+        raise ConfigError(f"{source}: unknown key {unknown[0]!r}")
+    for key in ("name", "in_channels", "layers"):
+        if key not in data:
+            raise ConfigError(f"{source}: missing {key!r}")
+    name, cin, layers = data["name"], data["in_channels"], data["layers"]
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"{source}: name must be a non-empty string, not {name!r}")
+    if isinstance(cin, bool) or not isinstance(cin, int) or cin <= 0:
+        raise ConfigError(f"{source}: in_channels must be a positive integer, not {cin!r}")
+    if not isinstance(layers, list) or not layers:
+        raise ConfigError(f"{source}: layers must be a non-empty list")
+    specs = []
+    for n, entry in enumerate(layers, 1):
+        where = f"{source}: layer {n}"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where}: expected a mapping, not {entry!r}")
+        if isinstance(entry.get("name"), str):
+            where += f" ({entry['name']})"
+        unknown = sorted(set(entry) - _LAYER_KEYS)
+        if unknown:
+            raise ConfigError(f"{where}: unknown key {unknown[0]!r}")
+        for key in ("name", "conv", "inputs", "cout"):
+            if key not in entry:
+                raise ConfigError(f"{where}: missing {key!r}")
+        if not isinstance(entry["name"], str) or not entry["name"]:
+            raise ConfigError(f"{where}: name must be a non-empty string")
+        cout = entry["cout"]
+        if isinstance(cout, bool) or not isinstance(cout, int) or cout <= 0:
+            raise ConfigError(f"{where}: cout must be a positive integer, not {cout!r}")
+        relu = entry.get("relu", True)
+        if not isinstance(relu, bool):
+            raise ConfigError(f"{where}: relu must be true or false, not {relu!r}")
+        try:
+            conv = parse_conv(entry["conv"])
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+        residual = _names(entry["residual"], where, "residual") if "residual" in entry else ()
+        specs.append(
+            LayerSpec(
+                entry["name"],
+                conv,
+                _names(entry["inputs"], where, "inputs"),
+                cout,
+                relu,
+                residual,
+            )
+        )
+    return Network(name, cin, tuple(specs), str(data.get("description", "")))
+
+
+def load_network(path: str) -> Network:
+    """Read a user-defined network from a ``.json`` or ``.yaml``/``.yml`` file."""
+    import json
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except FileNotFoundError:
+        raise ConfigError(f"no such network file: {path}") from None
+    if path.lower().endswith(".json"):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"network file {path} is not valid JSON: {exc.msg}") from None
+    else:
+        try:
+            import yaml
+        except ImportError:  # pragma: no cover - PyYAML is a dev dependency
+            raise ConfigError(f"reading {path} needs PyYAML; write the network as JSON") from None
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            line = getattr(getattr(exc, "problem_mark", None), "line", None)
+            at = f" (line {line + 1})" if line is not None else ""
+            raise ConfigError(f"network file {path} is not valid YAML{at}") from None
+    return network_from_dict(data, f"network file {path}")
 
 
 # --------------------------------------------------------------------------- coordinates
