@@ -260,7 +260,7 @@ def write_results(cfg: Config, outcome: Any) -> dict[str, Path]:
     with open(out / "results.csv", "w", newline="") as f:
         head = ["run_id", "kind", "condition", "student", "seed", "model", "teacher_id"]
         head += [f"{k}_{w}" for w in ("last", "best") for k in _CSV_KEYS]
-        head += ["train_seconds", "cached"]
+        head += ["train_seconds", "cpu_seconds", "cached"]
         writer = csv.writer(f)
         writer.writerow(head)
         for r in records:
@@ -274,7 +274,7 @@ def write_results(cfg: Config, outcome: Any) -> dict[str, Path]:
                 r["teacher_id"],
             ]
             row += [r["metrics"][w].get(k) for w in ("last", "best") for k in _CSV_KEYS]
-            row += [r["train_seconds"], r["cached"]]
+            row += [r["train_seconds"], r.get("cpu_seconds"), r["cached"]]
             writer.writerow(row)
     files["results.csv"] = out / "results.csv"
 

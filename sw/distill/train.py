@@ -7,7 +7,9 @@ as a Ray task on another machine, and returns a JSON-able record plus a payload 
 logits.  Randomness: model initialisation is seeded with ``torch.manual_seed`` (dropout follows
 it), data order and augmentation draws come from the run's own :class:`~distill.augment.Streams`;
 the seeds are derived from the experiment seed and the run's role, never from the condition, so
-conditions of one seed start from the same weights and see the same data order (a paired design).
+the teachers of one seed start from the same weights (a paired design), and so do the students of
+one model and seed.  Batch order and augmentation draws share the run's stream, so runs with
+different augmentations part ways in batch order after the first epoch.
 
 Both the last-epoch and the best-epoch (highest validation accuracy, earliest on ties) weights
 are kept; students are distilled from the teacher's ``distill.teacher_epoch`` weights.
@@ -313,7 +315,7 @@ def execute_run(
     """
     threads = threads or cfg.threads
     set_determinism(threads)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     data = bundle_for(cfg)
     role = "reference" if spec.kind == "reference" else spec.kind
     base = [cfg.reference.seed, spec.seed] if spec.kind == "reference" else spec.seed
@@ -352,5 +354,6 @@ def execute_run(
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "train_seconds": round(time.perf_counter() - start, 3),
+        "cpu_seconds": round(time.process_time() - cpu_start, 3),
     }
     return record, payload

@@ -1,10 +1,8 @@
-"""Shared fixtures of the distill tests: a tiny digits experiment config."""
+"""Shared helpers of the distill tests: a tiny digits experiment config."""
 
 from __future__ import annotations
 
 from typing import Any
-
-import pytest
 
 
 def tiny_train(**changes: Any) -> dict[str, Any]:
@@ -51,9 +49,3 @@ def tiny_config(**changes: Any) -> dict[str, Any]:
     }
     cfg.update(changes)
     return cfg
-
-
-@pytest.fixture
-def tiny() -> dict[str, Any]:
-    """A fresh tiny config mapping."""
-    return tiny_config()

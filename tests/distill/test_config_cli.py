@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import tiny_config
+from distill_helpers import tiny_config
 
 from distill.cli import main
 from distill.config import PROFILES, load_config, parse_config

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import tiny_config
+from distill_helpers import tiny_config
 
 from distill.cli import main
 
