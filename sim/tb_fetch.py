@@ -11,8 +11,7 @@ import random
 
 import cocotb
 from cocotb.triggers import ReadOnly, RisingEdge
-from cocotbext.axi import AxiRamRead, AxiReadBus
-from tbutil import cycles, drive_zero, pause_generator, start_clock_and_reset
+from tbutil import axi_ram, cycles, drive_zero, start_clock_and_reset
 
 from accss3d.arch import get_config
 from accss3d.isa import INSTR_BYTES
@@ -49,11 +48,8 @@ async def programs_in_order_under_backpressure(dut):
     drive_zero(dut, "start", "abort", "instr__ready", "m_axi_arready", "m_axi_rvalid")
     await start_clock_and_reset(dut)
     rng = random.Random(SEED)
-    ram = AxiRamRead(AxiReadBus.from_prefix(dut, "m_axi"), dut.clk, dut.rst, size=MEM)
     image = rng.randbytes(MEM)
-    ram.write(0, image)
-    ram.ar_channel.set_pause_generator(pause_generator(random.Random(SEED + 1), 0.3))
-    ram.r_channel.set_pause_generator(pause_generator(random.Random(SEED + 2), 0.3))
+    axi_ram(dut, image, write=False, seed=SEED + 1)
     for addr, n in ((4096 - 3 * 32, 50), (0, 1), (8192, 33)):
         got = await fetch(dut, rng, addr, n)
         want = [

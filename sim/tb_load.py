@@ -12,11 +12,10 @@ import random
 
 import cocotb
 from cocotb.triggers import ReadOnly, RisingEdge
-from cocotbext.axi import AxiRamRead, AxiReadBus
 from tbutil import (
+    axi_ram,
     drive_zero,
     instr_word,
-    pause_generator,
     start_clock_and_reset,
     stream_put,
     wait_for,
@@ -53,11 +52,8 @@ async def random_loads_under_backpressure(dut):
     drive_zero(dut, "instr__valid", "next__avail", "abort", "m_axi_arready", "m_axi_rvalid")
     await start_clock_and_reset(dut)
     rng = random.Random(SEED)
-    ram = AxiRamRead(AxiReadBus.from_prefix(dut, "m_axi"), dut.clk, dut.rst, size=MEM)
     image = rng.randbytes(MEM)
-    ram.write(0, image)
-    ram.ar_channel.set_pause_generator(pause_generator(random.Random(SEED + 1), 0.3))
-    ram.r_channel.set_pause_generator(pause_generator(random.Random(SEED + 2), 0.3))
+    axi_ram(dut, image, write=False, seed=SEED + 1)
     l1 = l1_images(CFG, random.Random(SEED + 3))
     gold = {k: bytearray(v) for k, v in l1.items()}
     cocotb.start_soon(l1_monitor(dut, l1))

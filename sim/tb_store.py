@@ -14,12 +14,11 @@ from pathlib import Path
 
 import cocotb
 from cocotb.triggers import RisingEdge
-from cocotbext.axi import AxiRamWrite, AxiWriteBus
 from tbutil import (
+    axi_ram,
     cycles,
     drive_zero,
     instr_word,
-    pause_generator,
     read_hex,
     start_clock_and_reset,
     stream_put,
@@ -61,11 +60,8 @@ async def random_stores_under_backpressure(dut):
                "m_axi_bvalid")  # fmt: skip
     await start_clock_and_reset(dut)
     rng = random.Random(SEED)
-    ram = AxiRamWrite(AxiWriteBus.from_prefix(dut, "m_axi"), dut.clk, dut.rst, size=MEM)
     image = rng.randbytes(MEM)
-    ram.write(0, image)
-    for i, channel in enumerate((ram.aw_channel, ram.w_channel, ram.b_channel)):
-        channel.set_pause_generator(pause_generator(random.Random(SEED + i), 0.3))
+    ram = axi_ram(dut, image, write=True, seed=SEED)
     prog = program(rng)
     await issue_all(dut, prog)
     assert dut.error__valid.value == 0

@@ -23,6 +23,7 @@ __all__ = [
     "handshake",
     "stream_put",
     "pause_generator",
+    "axi_ram",
     "run_dir",
     "write_hex",
     "read_hex",
@@ -88,6 +89,23 @@ def pause_generator(rng: random.Random, probability: float):
     """An endless pause pattern for cocotbext-axi channels (True = pause this cycle)."""
     while True:
         yield rng.random() < probability
+
+
+def axi_ram(dut, image: bytes, *, write: bool, seed: int, pause: float = 0.3, prefix="m_axi"):
+    """A cocotbext-axi AxiRamRead (or AxiRamWrite) on the flat ``<prefix>_*`` port of the DUT,
+    holding ``image``, with seeded random pauses of probability ``pause`` on its channels."""
+    from cocotbext.axi import AxiRamRead, AxiRamWrite, AxiReadBus, AxiWriteBus
+
+    if write:
+        ram = AxiRamWrite(AxiWriteBus.from_prefix(dut, prefix), dut.clk, dut.rst, size=len(image))
+        channels = (ram.aw_channel, ram.w_channel, ram.b_channel)
+    else:
+        ram = AxiRamRead(AxiReadBus.from_prefix(dut, prefix), dut.clk, dut.rst, size=len(image))
+        channels = (ram.ar_channel, ram.r_channel)
+    ram.write(0, image)
+    for i, channel in enumerate(channels):
+        channel.set_pause_generator(pause_generator(random.Random(seed + i), pause))
+    return ram
 
 
 def run_dir() -> Path:

@@ -30,3 +30,34 @@ def pytest_generate_tests(metafunc):
                 marks.append(pytest.mark.slow)
             params.append(pytest.param(sim, marks=marks, id=sim))
         metafunc.parametrize("simulator", params)
+
+
+@pytest.fixture
+def run_block(simulator):
+    """Build a :class:`tops.FlatTop` around ``make(cfg)`` and run a cocotb module on it.
+
+    ``run_block(make, cfg_name, module, seed=..., port=..., mem=..., testcase=...,
+    plusargs=..., env=...)``; the testbench gets ``ACCSS3D_CFG`` and ``ACCSS3D_SEED``.
+    """
+    from tops import FlatTop
+
+    from accss3d.arch import CONFIGS
+
+    def run(make, cfg_name, module, *, seed=1, port="axi", mem=None, testcase=None,
+            plusargs=(), env=None):  # fmt: skip
+        cfg = CONFIGS[cfg_name]
+        what = module.removeprefix("tb_") + ("_mem" if mem else "")
+        top = FlatTop(block=make(cfg), cfg=cfg, port=port, mem=mem)
+        verilog = harness.write_verilog(top, f"{what}_top_{cfg_name}")
+        harness.run(
+            sim=simulator,
+            top=f"{what}_top_{cfg_name}",
+            sources=[verilog] + ([harness.AXI_MEM_V] if mem else []),
+            module=module,
+            testcase=testcase,
+            name=f"{what}-{cfg_name}-{simulator}",
+            plusargs=list(plusargs),
+            env={"ACCSS3D_CFG": cfg_name, "ACCSS3D_SEED": str(seed), **(env or {})},
+        )
+
+    return run

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import harness
-from tops import FlatTop
-
-from accss3d.arch import CONFIGS
 from sspnna.csr import CsrSlave
 
 #: The CSR block is the smallest design: its Verilator run stays in the default suite (one
@@ -13,16 +9,5 @@ from sspnna.csr import CsrSlave
 VERILATOR_BY_DEFAULT = True
 
 
-def test_csr(simulator):
-    cfg = CONFIGS["default"]
-    verilog = harness.write_verilog(
-        FlatTop(block=CsrSlave(cfg=cfg), cfg=cfg, port="bus"), "csr_top"
-    )
-    harness.run(
-        sim=simulator,
-        top="csr_top",
-        sources=[verilog],
-        module="tb_csr",
-        name=f"csr-{simulator}",
-        env={"ACCSS3D_CFG": "default"},
-    )
+def test_csr(run_block):
+    run_block(lambda cfg: CsrSlave(cfg=cfg), "default", "tb_csr", port="bus")
