@@ -42,6 +42,7 @@ class Burst:
     size: int
     burst: int
     due: int = 0  # cycle at which the response may start
+    accepted: int = 0  # cycle of the address handshake
     beat: int = 0
     resp: int = 0
     beats_w: list = field(default_factory=list)  # (data, strb, last) of a write burst
@@ -134,7 +135,7 @@ class AxiMemModel:
                     port.ar.valid, port.ar.payload, port.r.ready
                 )
                 if ar_valid and ar_ready:
-                    b = Burst(ar.id, ar.addr, ar.len, ar.size, ar.burst, due=self._due(now))
+                    b = Burst(ar.id, ar.addr, ar.len, ar.size, ar.burst, self._due(now), now)
                     self._check(b, "read")
                     self.ar_log.append(b)
                     pending.append(b)
@@ -174,7 +175,7 @@ class AxiMemModel:
                     port.aw.valid, port.aw.payload, port.w.valid, port.w.payload, port.b.ready
                 )
                 if aw_valid and aw_ready:
-                    b = Burst(aw.id, aw.addr, aw.len, aw.size, aw.burst)
+                    b = Burst(aw.id, aw.addr, aw.len, aw.size, aw.burst, accepted=now)
                     self._check(b, "write")
                     self.aw_log.append(b)
                     aws.append(b)

@@ -36,6 +36,7 @@ class Bench:
         self.got: list[tuple[int, int]] = []  # (pc, bits)
         self.got_cycles: list[int] = []
         self.errors: list[tuple[int, int]] = []
+        self.cycle = 0
 
     def program(self, addr, n):
         mem = self.model.mem
@@ -49,6 +50,7 @@ class Bench:
 
         async def consumer(ctx):
             for now in range(1 << 62):
+                self.cycle = now
                 ctx.set(dut.instr.ready, self.rng.random() >= self.stall)
                 _, _, valid, ready, pc, bits, err, code, epc = await ctx.tick().sample(
                     dut.instr.valid,
@@ -173,3 +175,17 @@ def test_rate_is_bus_bound(cfg):
     per = max(1, INSTR_BYTES // cfg.bus_bytes)
     span = bench.got_cycles[-1] - bench.got_cycles[0]
     assert span <= (n - 1) * per * 1.1 + 2
+
+
+def test_documented_latency():
+    """``start`` at t: the first AR at t + 2."""
+    bench = Bench(CONFIGS["default"], stall=0.0)
+    marks = {}
+
+    async def tb(ctx):
+        marks["start"] = bench.cycle
+        await bench.start(ctx, 0, 4)
+        await bench.wait_exhausted(ctx)
+
+    bench.run(tb, "fetch_latency")
+    assert bench.model.ar_log[0].accepted - marks["start"] == 2

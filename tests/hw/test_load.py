@@ -278,3 +278,22 @@ def test_one_beat_per_cycle_and_outstanding_bursts(cfg):
     assert bench.write_cycles[-1] - bench.write_cycles[0] == beats - 1  # back to back
     assert span["end"] - span["start"] <= beats + 8 + 8
     assert bench.model.max_reads_in_flight == MAX_OUTSTANDING
+
+
+def test_documented_latencies():
+    """Instruction accepted at t: first AR at t + 3; a beat written to L1 one cycle after it
+    is accepted; ``sn`` 2 cycles after the last beat."""
+    cfg = CONFIGS["small"]
+    bench = Bench(cfg, seed=2, stall=0.0, latency=(5, 5))
+    ins = make_load(cfg, Kind.IFM, rows=1, ext_addr=0, row_bytes=8, sn=1)
+    marks = {}
+
+    async def tb(ctx):
+        marks["accept"] = bench.cycle  # the tick of the handshake
+        await bench.issue(ctx, ins, 0)
+        await bench.wait_idle(ctx)
+
+    bench.run(tb, "load_latency")
+    assert bench.model.ar_log[0].accepted - marks["accept"] == 3
+    assert [c - 1 for c in bench.write_cycles] == bench.model.r_cycles
+    assert bench.tok.gives[0] - bench.model.r_cycles[-1] == 2

@@ -112,13 +112,16 @@ class Bench:
         self.tok = TokenModel(self.dut.prev, tokens)
         self.errors: list[tuple[int, int]] = []
         self.reads: list[int] = []
+        self.read_cycles: list[int] = []
+        self.cycle = 0
 
     def background(self):
         dut, cfg = self.dut, self.cfg
         row_bits = cfg.pe_cols * cfg.acc_bits
 
         async def acc_port(ctx):
-            while True:
+            for now in range(1 << 62):
+                self.cycle = now
                 ctx.set(dut.ofm_req.ready, self.rng.random() >= self.stall)
                 _, _, valid, ready, addr, err, code, pc = await ctx.tick().sample(
                     dut.ofm_req.valid,
@@ -130,6 +133,7 @@ class Bench:
                 )
                 if valid and ready:  # the row is there for exactly the next cycle
                     self.reads.append(addr)
+                    self.read_cycles.append(now)
                     ctx.set(dut.ofm_data, pack(self.acc[addr], cfg.acc_bits))
                 else:
                     ctx.set(dut.ofm_data, self.rng.getrandbits(row_bits))
@@ -294,3 +298,24 @@ def test_one_beat_per_cycle(cfg):
     assert bench.model.max_writes_in_flight >= MAX_OUTSTANDING - 1
     gold_run(cfg, bench.gold, bench.acc, program)
     assert bench.model.mem == bench.gold
+
+
+def test_documented_latencies():
+    """STORE accepted at t: row read at t + 2, AW at t + 4, first W beat 7 cycles after the
+    row read; ``sp`` 2 cycles after the last response; CONFIG + STORE back to back."""
+    cfg = CONFIGS["small"]
+    bench = Bench(cfg, seed=2, stall=0.0, latency=(5, 5))
+    ins = Instr.make(Op.STORE, rows=1, ext_addr=0, channels=4, sp=1)
+    marks = {}
+
+    async def tb(ctx):
+        marks["accept"] = bench.cycle
+        await bench.issue(ctx, ins, 0)
+        await bench.wait_idle(ctx)
+
+    simulate(bench.dut, tb, background=bench.background(), name="store_latency")
+    t = marks["accept"]
+    assert bench.read_cycles[0] - t == 2
+    assert bench.model.aw_log[0].accepted - t == 4
+    assert bench.model.w_cycles[0] - bench.read_cycles[0] == 7
+    assert bench.tok.gives[0] - bench.model.b_cycles[-1] == 2
