@@ -164,6 +164,16 @@ def test_rejects_non_config():
         StoreEngine(cfg=3)
 
 
+def test_rejects_activations_wider_than_a_beat():
+    cfg = CONFIGS["small"].replace(bus_data_bits=8, act_bits=16)
+    with pytest.raises(
+        ValueError,
+        match=r"^a bus beat \(1 B\) must hold whole activations \(2 B\) and an accumulator "
+        r"row must requantize to whole beats \(8 B\)$",
+    ):
+        StoreEngine(cfg=cfg)
+
+
 @pytest.mark.parametrize("cfg", CFGS, ids=lambda c: c.name)
 def test_random_stores(cfg):
     bench = Bench(cfg, seed=21)
