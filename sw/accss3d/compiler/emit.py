@@ -1,0 +1,656 @@
+"""Owns the instruction streams of one layer: loop nests, L1 buffers, DMA and COMPUTE rows.
+
+The emitter walks the loop nest of a :class:`~accss3d.schedule.Schedule` and produces
+*blocks* (consecutive instructions of one engine that touch the same L1 buffer contents)
+in a sequentially valid order.  L1 is managed as *pools* of buffers (two per bank kind when
+double-buffered, one spanning the whole kind otherwise) holding named *contents* (the
+gathered inputs of a tile and Cin pass, a rulebook chunk, a group of weight tiles, a bias
+row); a content already resident is reused, otherwise it is loaded into the least recently
+used buffer.  Every block records the buffer *versions* it reads and writes;
+:mod:`accss3d.compiler.order` turns those into program order and tokens.
+
+Loop nests (one COMPUTE per rulebook part and Cin tile):
+
+* ``tile`` / Cout outer: for each Cout tile ``j``, for each voxel tile, for each IFM pass,
+  for each rulebook chunk, for each part (weight plane), for each Cin tile of the pass.
+* ``tile`` / Cout inner: for each voxel tile, for each Cout tile ``j`` (its own accumulator
+  rows), then as above.
+* ``plane``: for each Cout tile, for each IFM pass, for each group of weight tiles, for each
+  voxel tile, for each chunk and part whose plane is in the group; the accumulators of the
+  whole layer stay in one OFM buffer.
+
+# Ref: US 11,620,818 (weight planes, rulebook lines, partial accumulation); VTA's decoupled
+# access/execute token protocol.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..arch import ArchConfig
+from ..cyclemodel import Timing
+from ..errors import ConfigError
+from ..isa import Engine, Kind, Op, StoreMode
+from ..isatable import COL, COLUMNS
+from ..quant import Requant
+from ..rulebook import KernelMap
+from ..schedule import Schedule
+from .layout import DataArena, Window, align
+from .tiles import make_tiles
+
+__all__ = ["Block", "Pool", "Region", "Content", "LayerEmitter", "NCOL"]
+
+NCOL = len(COLUMNS)
+_MAX_ROW_BYTES = (1 << 12) - 1
+_MAX_STRIDE_WORDS = (1 << 8) - 1
+
+
+def _rows(n: int, op: Op, sub: int = 0, **cols) -> np.ndarray:
+    t = np.zeros((n, NCOL), dtype=np.int64)
+    t[:, COL["op"]] = int(op)
+    t[:, COL["sub"]] = int(sub)
+    for name, v in cols.items():
+        t[:, COL[name]] = v
+    return t
+
+
+@dataclass(eq=False)
+class Block:
+    """Consecutive instructions of one engine with the L1 buffer versions they touch."""
+
+    engine: int
+    rows: np.ndarray
+    cost: np.ndarray
+    reads: tuple = ()
+    writes: tuple = ()
+
+
+class Pool:
+    """The buffers of one L1 kind, each holding one named content (LRU replacement)."""
+
+    def __init__(self, name: str, n_buf: int, words: int, align_words: int):
+        cap = words // n_buf
+        cap -= cap % align_words
+        self.name = name
+        self.cap = cap
+        self.n = n_buf
+        self.key: list = [None] * n_buf
+        self.version = [0] * n_buf
+        self.last = [-1] * n_buf
+        self.tick = 0
+
+    def base(self, buf: int) -> int:
+        """First word of a buffer."""
+        return buf * self.cap
+
+    def ensure(self, key) -> tuple[int, bool]:
+        """The buffer holding ``key`` and whether it was already there (else: reassigned)."""
+        self.tick += 1
+        for b, k in enumerate(self.key):
+            if k == key:
+                self.last[b] = self.tick
+                return b, True
+        b = min(range(self.n), key=lambda x: self.last[x])
+        self.key[b] = key
+        self.version[b] += 1
+        self.last[b] = self.tick
+        return b, False
+
+    def tag(self, buf: int) -> tuple:
+        """``((pool, buffer), version)``: what a block reads or writes."""
+        return ((self.name, buf), self.version[buf])
+
+
+@dataclass(frozen=True)
+class Region:
+    """Part of an IFM content: one source (main inputs or residual) and a Cin tile range."""
+
+    source: str  # "main" or "res"
+    i0: int
+    i1: int
+    base: int  # first word within the buffer
+    stride: int  # words per slot (ifm_stride)
+
+
+@dataclass(frozen=True)
+class Content:
+    """One IFM content per tile (an IFM pass): its regions."""
+
+    regions: tuple[Region, ...]
+
+    def has(self, source: str) -> bool:
+        return any(r.source == source for r in self.regions)
+
+
+@dataclass
+class LayerInfo:
+    """What the emitter reports about a layer (for the manifest)."""
+
+    tiles: int = 0
+    passes: int = 0
+    chunks: int = 0
+    weight_groups: int = 0
+    regions: dict = field(default_factory=dict)
+
+
+def _runs(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Starts and lengths of runs of consecutive integers in a sorted array."""
+    if not len(values):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    brk = np.flatnonzero(np.diff(values) != 1) + 1
+    starts = np.concatenate([[0], brk])
+    lengths = np.diff(np.append(starts, len(values)))
+    return starts, lengths
+
+
+class LayerEmitter:
+    """Emit the blocks of one layer.
+
+    Parameters
+    ----------
+    cfg : ArchConfig
+    timing : Timing
+    name : str
+        Layer name (error messages).
+    schedule : Schedule
+    kmap : KernelMap
+    bounds : ndarray
+        Voxel tile boundaries (outputs ``bounds[t]:bounds[t + 1]`` form tile ``t``).
+    residual : bool
+        The layer has a residual plane.
+    n_ci, n_cr : int
+        Cin tiles of the input window and of the residual window (0 without residual).
+    win_in, win_res : Window
+    out_addr, out_stride, cout : int
+        Where the output tensor's row 0 lives, bytes between rows, channels.
+    weights : ndarray (K + 1, n_ci_max * R, n_co * C) int
+        Weight planes in lane layout (plane ``K``: residual weights).
+    bias : ndarray (Cout,) int
+    requant : Requant
+    arena : DataArena
+        Receives the weights, bias and rulebook regions.
+    """
+
+    def __init__(
+        self,
+        cfg: ArchConfig,
+        timing: Timing,
+        name: str,
+        schedule: Schedule,
+        kmap: KernelMap,
+        bounds: np.ndarray,
+        residual: bool,
+        n_ci: int,
+        n_cr: int,
+        win_in: Window,
+        win_res: Window | None,
+        out_addr: int,
+        out_stride: int,
+        cout: int,
+        weights: np.ndarray,
+        bias: np.ndarray,
+        requant: Requant,
+        arena: DataArena,
+    ):
+        self.cfg, self.timing, self.name, self.s = cfg, timing, name, schedule
+        self.n_ci, self.n_cr = n_ci, n_cr
+        self.win_in, self.win_res = win_in, win_res
+        self.out_addr, self.out_stride, self.cout = out_addr, out_stride, cout
+        self.requant = requant
+        self.arena = arena
+        R, C = cfg.pe_rows, cfg.pe_cols
+        self.R, self.C = R, C
+        self.ab = cfg.act_bits // 8
+        self.wb = cfg.weight_bits // 8
+        self.accb = cfg.acc_bits // 8
+        self.n_co = -(-cout // C)
+        self.K = kmap.volume
+        self.blocks: list[Block] = []
+        db = schedule.double_buffer
+        bus = cfg.bus_bytes
+        self.align = {k: max(1, bus // cfg.word_bytes(k)) for k in ("ifm", "wgt", "rbk", "ofm")}
+        self.ifm = Pool("ifm", 2 if db else 1, cfg.words("ifm"), self.align["ifm"])
+        self.ofm = Pool("ofm", 2 if db else 1, cfg.words("ofm"), self.align["ofm"])
+        self.rbk = Pool("rbk", 2 if db else 1, cfg.words("rbk"), self.align["rbk"])
+        self.bias_pool = Pool("bias", 1, 1, 1)
+        self.tiles = make_tiles(kmap, bounds, residual, self.rbk.cap)
+        self.info = LayerInfo(tiles=self.tiles.n_tiles)
+        self._check_ofm()
+        self.contents = self._contents()
+        self.info.passes = len(self.contents)
+        self._weights(weights)
+        self._bias(bias)
+        self._rulebooks()
+
+    # ------------------------------------------------------------------ capacities
+    def _fail(self, why: str):
+        raise ConfigError(f"layer {self.name} cannot be tiled on {self.cfg.name}: {why}")
+
+    def _check_ofm(self):
+        s, t = self.s, self.tiles
+        cap = self.ofm.cap
+        if s.order == "plane":
+            need = int(t.bounds[-1])
+            what = f"order plane keeps all {need} outputs of a Cout tile in OFM"
+        else:
+            need = t.max_size * (self.n_co if s.cout_inner else 1)
+            what = f"a voxel tile of {t.max_size} outputs needs {need} accumulator rows"
+        if need > cap:
+            self._fail(f"{what}, an OFM buffer holds {cap} rows")
+
+    def _contents(self) -> list[Content]:
+        """IFM passes: all Cin tiles (and the residual) at once when they fit, else split."""
+        cap = self.ifm.cap
+        a = self.align["ifm"]
+        t = self.tiles
+        slots, size = t.max_slots, t.max_size
+        word = self.cfg.word_bytes("ifm")
+        limit = min(_MAX_STRIDE_WORDS, _MAX_ROW_BYTES // word)
+
+        def stride(n):
+            return align(n, a)
+
+        if self.n_ci > _MAX_STRIDE_WORDS or self.n_cr > _MAX_STRIDE_WORDS:
+            self._fail(f"{max(self.n_ci, self.n_cr)} Cin tiles exceed the 8-bit ifm_stride")
+        main_w = slots * stride(self.n_ci)
+        res_w = size * stride(self.n_cr) if self.n_cr else 0
+        if self.n_ci <= limit and self.n_cr <= limit and main_w + res_w <= cap:
+            regions = [Region("main", 0, self.n_ci, 0, stride(self.n_ci))]
+            if self.n_cr:
+                regions.append(Region("res", 0, self.n_cr, align(main_w, a), stride(self.n_cr)))
+            return [Content(tuple(regions))]
+        out = []
+        for source, n, count in (("main", self.n_ci, slots), ("res", self.n_cr, size)):
+            if not n:
+                continue
+            if count * stride(1) > cap:
+                what = "gathers" if source == "main" else "has"
+                self._fail(
+                    f"a voxel tile {what} {count} {'inputs' if source == 'main' else 'outputs'}"
+                    f", one Cin tile of them needs {count * stride(1)} IFM words, an IFM buffer "
+                    f"holds {cap} (use smaller tiles or split)"
+                )
+            g = 1
+            while g < min(n, limit) and count * stride(g + 1) <= cap:
+                g += 1
+            for i0 in range(0, n, g):
+                i1 = min(n, i0 + g)
+                out.append(Content((Region(source, i0, i1, 0, stride(i1 - i0)),)))
+        return out
+
+    # ------------------------------------------------------------------ data regions
+    def _weights(self, weights: np.ndarray):
+        """Pre-tile the weights in the order the loops consume them; make the groups."""
+        K, R, C = self.K, self.R, self.C
+        s = self.s
+        seq = []  # (content index, plane, cin tile)
+        for ci, c in enumerate(self.contents):
+            for r in c.regions:
+                planes = self.tiles.planes if r.source == "main" else np.array([K])
+                for k in planes:
+                    for i in range(r.i0, r.i1):
+                        seq.append((ci, int(k), i))
+        L = len(seq)
+        self.seq_len = L
+        n_ci_max = max(self.n_ci, self.n_cr)
+        self.seqpos = np.full((len(self.contents), K + 1, n_ci_max), -1, dtype=np.int64)
+        for p, (ci, k, i) in enumerate(seq):
+            self.seqpos[ci, k, i] = p
+        tiles = np.zeros((self.n_co, L, R, C), dtype=np.int64)
+        for p, (_, k, i) in enumerate(seq):
+            tiles[:, p] = (
+                weights[k, i * R : (i + 1) * R].reshape(R, self.n_co, C).transpose(1, 0, 2)
+            )
+        dt = np.dtype(f"<i{self.wb}")
+        self.tile_bytes = R * C * self.wb
+        self.w_addr = self.arena.add(tiles.astype(dt).tobytes())
+        # Groups of weight tiles: start (absolute position j * L + p) and length.
+        words = self.cfg.words("wgt")
+        if s.weights_resident and s.order == "tile":
+            total = L * (self.n_co if s.cout_inner else 1)
+            if total * R > words:
+                self._fail(
+                    f"weights_resident needs {total} weight tiles of {R}x{C} resident, WGT holds "
+                    f"{words // R} (stream them)"
+                )
+            self.wgt = Pool("wgt", 1, words, self.align["wgt"])
+            self.gstart = np.zeros(L, dtype=np.int64)
+            self.glen = np.full(L, L, dtype=np.int64)
+            self.grouped_over_j = bool(s.cout_inner)
+        else:
+            n_buf = 2 if (s.double_buffer and words // 2 >= R) else 1
+            self.wgt = Pool("wgt", n_buf, words, self.align["wgt"])
+            cap_t = self.wgt.cap // R
+            self.gstart = np.zeros(L, dtype=np.int64)
+            self.glen = np.zeros(L, dtype=np.int64)
+            ci_of = np.array([q[0] for q in seq], dtype=np.int64)
+            for ci in range(len(self.contents)):
+                pos = np.flatnonzero(ci_of == ci)
+                if not len(pos):
+                    continue
+                cs, ce = int(pos[0]), int(pos[-1]) + 1
+                starts = np.arange(cs, ce, cap_t)
+                for g0 in starts:
+                    g1 = min(ce, g0 + cap_t)
+                    self.gstart[g0:g1] = g0
+                    self.glen[g0:g1] = g1 - g0
+            self.grouped_over_j = False
+        self.info.weight_groups = int(len(np.unique(self.gstart))) * (
+            1 if self.grouped_over_j else self.n_co
+        )
+
+    def _bias(self, bias: np.ndarray):
+        C = self.C
+        row = align(C * self.accb, self.cfg.bus_bytes)
+        data = np.zeros((self.n_co, row), dtype=np.uint8)
+        full = np.zeros(self.n_co * C, dtype=np.int64)
+        full[: len(bias)] = bias
+        mask = (1 << self.cfg.acc_bits) - 1 if self.cfg.acc_bits < 64 else -1
+        lanes = (full & mask).astype("<u8").view(np.uint8).reshape(self.n_co, C, 8)
+        data[:, : C * self.accb] = lanes[:, :, : self.accb].reshape(self.n_co, -1)
+        self.bias_row = row
+        self.bias_addr = self.arena.add(data.tobytes())
+
+    def _rulebooks(self):
+        t = self.tiles
+        cap = self.rbk.cap
+        if cap < 1:
+            self._fail("the RBK buffer holds no entry")
+        per = np.diff(t.ent_ptr)
+        n_chunks = -(-per // t.chunk)
+        chunk_tile = np.repeat(np.arange(t.n_tiles), n_chunks)
+        chunk_idx = np.arange(len(chunk_tile)) - np.repeat(np.cumsum(n_chunks) - n_chunks, n_chunks)
+        sizes = np.minimum(t.chunk, per[chunk_tile] - chunk_idx * t.chunk)
+        pad = max(1, self.cfg.bus_bytes // 4)
+        padded = -(-sizes // pad) * pad
+        offs = np.concatenate([[0], np.cumsum(padded)])
+        words = np.zeros(int(offs[-1]), dtype="<u4")
+        # Entry q of chunk m (tile t, index c) is entry c * chunk + q of the tile.
+        within = np.arange(int(sizes.sum())) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        src = np.repeat(t.ent_ptr[chunk_tile] + chunk_idx * t.chunk, sizes) + within
+        words[np.repeat(offs[:-1], sizes) + within] = t.ent_word[src]
+        self.rbk_addr = self.arena.add(words.tobytes())
+        self.chunk_first = np.concatenate([[0], np.cumsum(n_chunks)])  # per tile
+        self.chunk_addr = self.rbk_addr + 4 * offs[:-1]
+        self.chunk_size = sizes
+        self.info.chunks = int(len(sizes))
+
+    # ------------------------------------------------------------------ DMA helpers
+    def _dma_1d(self, kind: str, sub: Kind, l1: int, ext: int, nbytes: int) -> np.ndarray:
+        """LOAD rows copying ``nbytes`` contiguous bytes to contiguous L1 words."""
+        cfg = self.cfg
+        word = cfg.word_bytes(kind)
+        q = np.lcm(word * self.align[kind], cfg.bus_bytes)
+        maxrow = (_MAX_ROW_BYTES // q) * q
+        out = []
+        if nbytes <= _MAX_ROW_BYTES:
+            stride = align(-(-nbytes // word), self.align[kind])
+            out.append((l1, 1, ext, nbytes, 0, stride))
+        else:
+            full, rem = divmod(nbytes, maxrow)
+            out.append((l1, full, ext, maxrow, maxrow, maxrow // word))
+            if rem:
+                stride = align(-(-rem // word), self.align[kind])
+                out.append((l1 + full * maxrow // word, 1, ext + full * maxrow, rem, 0, stride))
+        a = np.array(out, dtype=np.int64)
+        return _rows(
+            len(a),
+            Op.LOAD,
+            int(sub),
+            l1_addr=a[:, 0],
+            rows=a[:, 1],
+            ext_addr=a[:, 2],
+            row_bytes=a[:, 3],
+            ext_stride=a[:, 4],
+            l1_stride=a[:, 5],
+        )
+
+    def _load_cost(self, rows: np.ndarray) -> np.ndarray:
+        return self.timing.dma_estimate(rows[:, COL["rows"]], rows[:, COL["row_bytes"]], self.cfg)
+
+    def _emit(self, engine: Engine, rows: np.ndarray, cost, reads=(), writes=()):
+        self.blocks.append(
+            Block(
+                int(engine), rows, np.asarray(cost, dtype=np.float64), tuple(reads), tuple(writes)
+            )
+        )
+
+    # ------------------------------------------------------------------ contents
+    def _ensure_bias(self, j: int):
+        b, hit = self.bias_pool.ensure(("bias", j))
+        if not hit:
+            rows = _rows(
+                1,
+                Op.LOAD,
+                int(Kind.BIAS),
+                rows=1,
+                ext_addr=self.bias_addr + j * self.bias_row,
+                row_bytes=self.C * self.accb,
+                l1_stride=1,
+            )
+            self._emit(Engine.LOAD, rows, self._load_cost(rows), writes=[self.bias_pool.tag(b)])
+        return self.bias_pool.tag(b)
+
+    def _ensure_ifm(self, t: int, ci: int):
+        b, hit = self.ifm.ensure(("ifm", t, ci))
+        if not hit:
+            parts = []
+            base = self.ifm.base(b)
+            R, ab = self.R, self.ab
+            o0 = int(self.tiles.bounds[t])
+            for r in self.contents[ci].regions:
+                win = self.win_in if r.source == "main" else self.win_res
+                lo = r.i0 * R * ab
+                nbytes = min(win.span - lo, (r.i1 - r.i0) * R * ab)
+                if r.source == "main":
+                    slots = self.tiles.slots[self.tiles.slot_ptr[t] : self.tiles.slot_ptr[t + 1]]
+                    st, ln = _runs(slots)
+                    first = slots[st]
+                    l1 = base + r.base + st * r.stride
+                    ext = win.addr + first * win.row_stride + lo
+                else:
+                    ln = np.array([self.tiles.size(t)])
+                    l1 = np.array([base + r.base])
+                    ext = np.array([win.addr + o0 * win.row_stride + lo])
+                parts.append(
+                    _rows(
+                        len(ln),
+                        Op.LOAD,
+                        int(Kind.IFM),
+                        l1_addr=l1,
+                        rows=ln,
+                        ext_addr=ext,
+                        row_bytes=nbytes,
+                        ext_stride=win.row_stride,
+                        l1_stride=r.stride,
+                    )
+                )
+            rows = np.concatenate(parts)
+            self._emit(Engine.LOAD, rows, self._load_cost(rows), writes=[self.ifm.tag(b)])
+        return b
+
+    def _ensure_rbk(self, t: int, chunk: int):
+        b, hit = self.rbk.ensure(("rbk", t, chunk))
+        if not hit:
+            m = int(self.chunk_first[t]) + chunk
+            rows = self._dma_1d(
+                "rbk",
+                Kind.RBK,
+                self.rbk.base(b),
+                int(self.chunk_addr[m]),
+                4 * int(self.chunk_size[m]),
+            )
+            self._emit(Engine.LOAD, rows, self._load_cost(rows), writes=[self.rbk.tag(b)])
+        return b
+
+    def _ensure_wgt(self, j: int, p: int):
+        """The buffer and group start (absolute position) holding sequence position ``p``."""
+        L = self.seq_len
+        if self.grouped_over_j:
+            g0, glen = 0, L * self.n_co
+            key = ("wgt",)
+        else:
+            g0, glen = j * L + int(self.gstart[p]), int(self.glen[p])
+            key = ("wgt", j, int(self.gstart[p]))
+        b, hit = self.wgt.ensure(key)
+        if not hit:
+            rows = self._dma_1d(
+                "wgt",
+                Kind.WGT,
+                self.wgt.base(b),
+                self.w_addr + g0 * self.tile_bytes,
+                glen * self.tile_bytes,
+            )
+            self._emit(Engine.LOAD, rows, self._load_cost(rows), writes=[self.wgt.tag(b)])
+        return b, g0
+
+    # ------------------------------------------------------------------ compute
+    def _fill(self, rows_local: np.ndarray, ofm_base: int, bias_tag, ofm_tag):
+        if not len(rows_local):
+            return
+        st, ln = _runs(rows_local)
+        rows = _rows(len(st), Op.FILL, ofm_row=ofm_base + rows_local[st], rows=ln)
+        self._emit(Engine.COMPUTE, rows, ln, reads=[bias_tag], writes=[ofm_tag])
+
+    def _computes(self, t, ci, chunk, j, ofm_base, ofm_tag, bias_tag, ifm_b, group=None):
+        """COMPUTE rows of one chunk of tile ``t`` for IFM content ``ci`` and Cout tile ``j``.
+
+        ``group``: (start, length) of sequence positions to restrict to (plane order).
+        """
+        tl = self.tiles
+        p0, p1 = int(tl.part_ptr[t]), int(tl.part_ptr[t + 1])
+        sel = np.flatnonzero(tl.part_chunk[p0:p1] == chunk) + p0
+        if not len(sel):
+            return
+        content = self.contents[ci]
+        segs = []
+        for r in content.regions:
+            planes = tl.part_plane[sel]
+            mine = sel[(planes < self.K) if r.source == "main" else (planes == self.K)]
+            if not len(mine):
+                continue
+            ni = r.i1 - r.i0
+            k = np.repeat(tl.part_plane[mine], ni)
+            i = np.tile(np.arange(r.i0, r.i1), len(mine))
+            pos = self.seqpos[ci, k, i]
+            segs.append((r, np.repeat(mine, ni), i, pos))
+        if not segs:
+            return
+        part = np.concatenate([s[1] for s in segs])
+        i = np.concatenate([s[2] for s in segs])
+        pos = np.concatenate([s[3] for s in segs])
+        base = np.concatenate([np.full(len(s[1]), s[0].base) for s in segs])
+        stride = np.concatenate([np.full(len(s[1]), s[0].stride) for s in segs])
+        i0 = np.concatenate([np.full(len(s[1]), s[0].i0) for s in segs])
+        if group is not None:
+            keep = (pos >= group[0]) & (pos < group[0] + group[1])
+            part, i, pos, base, stride, i0 = (a[keep] for a in (part, i, pos, base, stride, i0))
+            if not len(part):
+                return
+        rb = self._ensure_rbk(t, chunk)
+        rbk_tag = self.rbk.tag(rb)
+        ifm_base = self.ifm.base(ifm_b)
+        rbk_base = self.rbk.base(rb)
+        # Split by weight group (consecutive positions share a group).
+        L = self.seq_len
+        gkey = np.zeros(len(pos), dtype=np.int64) if self.grouped_over_j else self.gstart[pos]
+        cuts = np.flatnonzero(np.diff(gkey)) + 1
+        for lo, hi in zip(np.append(0, cuts), np.append(cuts, len(pos)), strict=True):
+            wb, g0 = self._ensure_wgt(j, int(pos[lo]))
+            wgt_addr = self.wgt.base(wb) + (pos[lo:hi] + j * L - g0) * self.R
+            use_first = (i[lo:hi] == 0).astype(np.int64)
+            rows = _rows(
+                hi - lo,
+                Op.COMPUTE,
+                wgt_addr=wgt_addr,
+                rbk_addr=rbk_base + tl.part_start[part[lo:hi]],
+                pairs=tl.part_len[part[lo:hi]],
+                ifm_base=ifm_base + base[lo:hi],
+                ifm_stride=stride[lo:hi],
+                ifm_offset=i[lo:hi] - i0[lo:hi],
+                ofm_base=ofm_base,
+                use_first=use_first,
+            )
+            reads = [self.ifm.tag(ifm_b), rbk_tag, self.wgt.tag(wb)]
+            if use_first.any():
+                reads.append(bias_tag)
+            cost = self.timing.compute_cycles(rows[:, COL["pairs"]], self.cfg)
+            self._emit(Engine.COMPUTE, rows, cost, reads=reads, writes=[ofm_tag])
+
+    def _store(self, ofm_row: int, n_rows: int, o0: int, j: int, ofm_tag):
+        chans = min(self.C, self.cout - j * self.C)
+        starts = np.arange(0, n_rows, 65535)
+        counts = np.minimum(65535, n_rows - starts)
+        rows = _rows(
+            len(starts),
+            Op.STORE,
+            int(StoreMode.REQUANT),
+            ofm_row=ofm_row + starts,
+            rows=counts,
+            ext_addr=self.out_addr + (o0 + starts) * self.out_stride + j * self.C * self.ab,
+            ext_stride=self.out_stride,
+            channels=chans,
+        )
+        cost = self.timing.dma_estimate(counts, chans * self.ab, self.cfg) + self.timing.store_setup
+        self._emit(Engine.STORE, rows, cost, reads=[ofm_tag])
+
+    # ------------------------------------------------------------------ loop nests
+    def emit(self) -> list[Block]:
+        """All blocks of the layer, in a sequentially valid order."""
+        rq = self.requant
+        cfg_row = _rows(1, Op.CONFIG, multiplier=rq.multiplier, shift=rq.shift, relu=int(rq.relu))
+        self._emit(Engine.STORE, cfg_row, [self.timing.config])
+        if self.tiles.n_tiles == 0:
+            return self.blocks
+        if self.s.order == "plane":
+            self._plane_order()
+        else:
+            self._tile_order()
+        return self.blocks
+
+    def _tile_order(self):
+        tl = self.tiles
+        if self.s.cout_inner:
+            steps = [(list(range(self.n_co)), t) for t in range(tl.n_tiles)]
+        else:
+            steps = [([j], t) for j in range(self.n_co) for t in range(tl.n_tiles)]
+        for js, t in steps:
+            ob, _ = self.ofm.ensure(("step", tuple(js), t))
+            ofm_tag = self.ofm.tag(ob)
+            size = tl.size(t)
+            o0 = int(tl.bounds[t])
+            fill = tl.fill[tl.fill_ptr[t] : tl.fill_ptr[t + 1]]
+            for jj, j in enumerate(js):
+                ofm_base = self.ofm.base(ob) + jj * size
+                bias_tag = self._ensure_bias(j)
+                self._fill(fill, ofm_base, bias_tag, ofm_tag)
+                for ci in range(len(self.contents)):
+                    ib = self._ensure_ifm(t, ci)
+                    for chunk in range(tl.n_chunks(t)):
+                        self._computes(t, ci, chunk, j, ofm_base, ofm_tag, bias_tag, ib)
+                self._store(ofm_base, size, o0, j, ofm_tag)
+
+    def _plane_order(self):
+        tl = self.tiles
+        for j in range(self.n_co):
+            ob, _ = self.ofm.ensure(("plane", j))
+            ofm_tag = self.ofm.tag(ob)
+            base = self.ofm.base(ob)
+            bias_tag = self._ensure_bias(j)
+            fill_rows = tl.fill + np.repeat(tl.bounds[:-1], np.diff(tl.fill_ptr))
+            self._fill(fill_rows, base, bias_tag, ofm_tag)
+            for ci in range(len(self.contents)):
+                pos = np.unique(self.seqpos[ci][self.seqpos[ci] >= 0])
+                groups = np.unique(self.gstart[pos])
+                for g0 in groups:
+                    glen = int(self.glen[g0])
+                    for t in range(tl.n_tiles):
+                        ib = self._ensure_ifm(t, ci)
+                        o_base = base + int(tl.bounds[t])
+                        for chunk in range(tl.n_chunks(t)):
+                            self._computes(
+                                t, ci, chunk, j, o_base, ofm_tag, bias_tag, ib, (int(g0), glen)
+                            )
+            self._store(base, int(tl.bounds[-1]), 0, j, ofm_tag)

@@ -1,0 +1,118 @@
+"""Owns program order and the token protocol of one layer's blocks.
+
+Input: blocks in a sequentially valid order (:mod:`accss3d.compiler.emit`), each tagged with
+the L1 buffer versions it reads and writes.  Two steps:
+
+1. **Dependencies and estimated times.**  A block that reads a buffer version depends on
+   the last block of another engine that wrote it (data ready); a block that writes a new
+   version depends on the last blocks of other engines that read or wrote the previous one
+   (buffer free).  Walking the blocks in order with one clock per engine gives every block
+   an estimated start (``max(engine free, dependencies done)``) and every instruction a
+   time (the block start plus the estimated costs before it).
+2. **Program order and tokens.**  Instructions are sorted by estimated time (stable), which
+   interleaves the three engines' streams the way they will run, so the in-order dispatcher
+   keeps every queue fed.  For every block and every other engine it depends on, the block's
+   first instruction waits (``wp``/``wn``) for a token that the dependency's last
+   instruction signals (``sn``/``sp``) - unless an earlier wait of the same engine already
+   covers it (engines complete in order).  Waits are matched to signals in order, every
+   signal precedes its wait in program order, and each dependency is guarded: the program
+   is token-consistent and race-free by construction (the functional model re-checks both).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..isa import Engine
+from ..isatable import COL
+from .emit import NCOL, Block
+
+__all__ = ["order_blocks"]
+
+
+def order_blocks(blocks: list[Block]) -> tuple[np.ndarray, float]:
+    """Program order with tokens of a layer's blocks.
+
+    Returns
+    -------
+    (table, cycles)
+        The instruction table (program order, token bits set) and the estimated cycles.
+    """
+    n_blk = len(blocks)
+    if not n_blk:
+        return np.zeros((0, NCOL), dtype=np.int64), 0.0
+    engines = np.array([b.engine for b in blocks], dtype=np.int64)
+    clock = [0.0, 0.0, 0.0]
+    start = np.zeros(n_blk)
+    end = np.zeros(n_blk)
+    deps: list[list[int]] = [[] for _ in range(n_blk)]
+    state: dict = {}  # buffer -> [version, last writer block, {engine: last reader block}]
+    for b, blk in enumerate(blocks):
+        e = blk.engine
+        d = deps[b]
+        for key, ver in blk.reads:
+            st = state.get(key)
+            if st is None or st[0] != ver:
+                raise AssertionError(f"block {b} reads {key} v{ver} that was never written")
+            w = st[1]
+            if w is not None and engines[w] != e:
+                d.append(w)
+        for key, ver in blk.writes:
+            st = state.get(key)
+            if st is None or st[0] != ver:
+                if st is not None:
+                    if st[1] is not None and engines[st[1]] != e:
+                        d.append(st[1])
+                    d.extend(r for f, r in st[2].items() if f != e)
+                state[key] = [ver, b, {}]
+            else:
+                st[1] = b
+        for key, _ in blk.reads:
+            state[key][2][e] = b
+        t0 = clock[e]
+        if d:
+            t0 = max(t0, float(end[d].max()))
+        start[b] = t0
+        end[b] = t0 + float(blk.cost.sum())
+        clock[e] = end[b]
+    # Instruction times and program order.
+    counts = np.array([len(b.rows) for b in blocks], dtype=np.int64)
+    first_nat = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    last_nat = first_nat + counts - 1
+    rows = np.concatenate([b.rows for b in blocks])
+    cost = np.concatenate([b.cost for b in blocks])
+    excl = np.cumsum(cost) - cost
+    within = excl - np.repeat(excl[first_nat], counts)
+    times = np.repeat(start, counts) + within
+    order = np.lexsort((np.arange(len(rows)), times))
+    pos = np.empty(len(rows), dtype=np.int64)
+    pos[order] = np.arange(len(rows))
+    first_prog = pos[first_nat]
+    last_prog = pos[last_nat]
+    wait_bits = np.zeros((len(rows), 4), dtype=np.int64)  # wp wn sp sn, in program order
+    covered = {}
+    for b in range(n_blk):
+        d = deps[b]
+        if not d:
+            continue
+        e = int(engines[b])
+        for f in {int(engines[x]) for x in d}:
+            req = max(int(last_prog[x]) for x in d if engines[x] == f)
+            if req <= covered.get((e, f), -1):
+                continue
+            covered[(e, f)] = req
+            if f == e - 1:  # the previous engine produced: wait wp, it signals sn
+                wait_bits[first_prog[b], 0] = 1
+                wait_bits[req, 3] = 1
+            elif f == e + 1:  # the next engine: wait wn, it signals sp
+                wait_bits[first_prog[b], 1] = 1
+                wait_bits[req, 2] = 1
+            else:
+                raise AssertionError(
+                    f"block {b} ({Engine(e).name}) depends on the {Engine(f).name} engine: no "
+                    f"token direction connects them"
+                )
+    table = rows[order]
+    for col, name in enumerate(("wp", "wn", "sp", "sn")):
+        table[:, COL[name]] |= wait_bits[:, col]
+    return table, float(end.max())
