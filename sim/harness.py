@@ -238,24 +238,27 @@ def run(
                     f"{sim} build of {top} failed ({exc}):\n{_tail(build_log)}"
                 ) from None
             stamp.touch()
-        try:
-            runner.test(
-                hdl_toplevel=top,
-                test_module=module,
-                testcase=testcase,
-                build_dir=build_dir,
-                test_dir=run_dir,
-                plusargs=list(plusargs),
-                extra_env=dict(env or {}),
-                seed=seed,
-                waves=want_waves,
-                timescale=("1ns", "1ps"),
-                results_xml=str(results),
-                log_file=log,
-            )
-        except (RuntimeError, SystemExit) as exc:
-            raise SimulationFailed(f"{sim} run {name} failed ({exc}):\n{_tail(log)}") from None
-    _check_results(results, log, name)
+        # the same run started elsewhere (another pytest in this tree) waits for this one
+        with open(BUILD / "runs" / f".{name}.lock", "w") as run_lock:
+            fcntl.flock(run_lock, fcntl.LOCK_EX)
+            try:
+                runner.test(
+                    hdl_toplevel=top,
+                    test_module=module,
+                    testcase=testcase,
+                    build_dir=build_dir,
+                    test_dir=run_dir,
+                    plusargs=list(plusargs),
+                    extra_env=dict(env or {}),
+                    seed=seed,
+                    waves=want_waves,
+                    timescale=("1ns", "1ps"),
+                    results_xml=str(results),
+                    log_file=log,
+                )
+            except (RuntimeError, SystemExit) as exc:
+                raise SimulationFailed(f"{sim} run {name} failed ({exc}):\n{_tail(log)}") from None
+            _check_results(results, log, name)
     return run_dir
 
 
