@@ -390,6 +390,7 @@ def bfs_order(
     chunk_rank[
         _curve_order(np.column_stack([np.zeros(len(count), np.int64), centre]), 1, "hilbert")
     ] = np.arange(len(count))
+
     batch = coords[:, 0].astype(np.int64)
     order = _pack_sort([batch - batch.min(), chunk_rank[chunk_id], grow_rank])
     if info is not None:
@@ -470,8 +471,10 @@ def _collapse_depth(
 
 def _axis_plan(kmap: KernelMap, xyz: np.ndarray, normal: np.ndarray, codes: np.ndarray, a: int):
     """What the sweep along axis ``a`` needs for every strip width: the strip axis ``b``,
-    the column axis ``c``, the sweep coordinate, and which voxels have a neighbour in
-    another slice group (``cross``) or across a strip boundary (``up``, ``down``)."""
+    the column axis ``c``, the sweep coordinate ``depth``, which voxels have a neighbour in
+    a slice group of smaller / larger depth (``lower``, ``higher``), and the ``b`` of the
+    voxels with a neighbour one step up / down along ``b`` (``up``, ``down``).
+    """
     b, c = (j for j in range(3) if j != a)
     extent = xyz.max(axis=0)
     if extent[b] < extent[c]:
@@ -483,35 +486,66 @@ def _axis_plan(kmap: KernelMap, xyz: np.ndarray, normal: np.ndarray, codes: np.n
     def any_of(mask) -> np.ndarray:
         return (codes & np.bitwise_or.reduce(bit[mask])) != 0
 
-    # Voxels keeping their coordinate: any neighbour off their slice is in another group.
-    cross = any_of(offsets[:, a] != 0)
+    # Voxels keeping their coordinate: a neighbour off their slice is in another group.
+    lower = any_of(offsets[:, a] < 0)
+    higher = any_of(offsets[:, a] > 0)
     sel = np.flatnonzero(collapsed)
     if len(sel):
-        ext = np.append(depth, -1)  # "no voxel" -> depth -1, never equal
         rows = kmap.table[:, sel]
-        cross[sel] = np.any((rows >= 0) & (ext[rows] != depth[sel]), axis=0)
-    # Voxels with a neighbour one step up / down along b, counted per b coordinate.
-    up_at = np.bincount(xyz[:, b], any_of(offsets[:, b] == 1), minlength=extent[b] + 1)
-    down_at = np.bincount(xyz[:, b], any_of(offsets[:, b] == -1), minlength=extent[b] + 1)
-    return b, c, depth, cross, up_at, down_at
+        there = np.append(depth, 0)[rows]  # index -1 (no voxel) reads the extra slot
+        own = depth[sel]
+        lower[sel] = np.any((rows >= 0) & (there < own), axis=0)
+        higher[sel] = np.any((rows >= 0) & (there > own), axis=0)
+    up = xyz[any_of(offsets[:, b] == 1), b]  # b of voxels read from the next b
+    down = xyz[any_of(offsets[:, b] == -1), b]
+    return b, c, depth, lower, higher, up, down
 
 
-def _predicted_refetches(batch, xyz, plan, width: int, capacity: int) -> int:
-    """Re-fetches the sweep with strips of ``width`` should cost: voxels read across a strip
-    boundary (fetched once per strip), plus voxels read from a neighbouring slice group when
-    the slices around theirs hold more outputs than 3/4 of the buffer (evicted in between).
+def _predicted_refetches(batch, xyz, plan, width: int, limit: float) -> int:
+    """Re-fetches the sweep with strips of ``width`` should cost.
+
+    * Strip seams: a voxel read by outputs of the next strip is fetched once per strip.
+    * Slice windows: a voxel at fraction ``f`` of its slice group ``g`` (groups are ordered
+      by ``b`` inside) read from the groups before and/or after it is in use from group
+      ``s`` (``g - 1`` or ``g``) at ``f`` to group ``e`` (``g`` or ``g + 1``) at ``f``.  The
+      inputs touched meanwhile are the outputs of that window plus the neighbouring
+      inputs they read: ``(1-f) A(s-1) + f A(s)`` before it and ``(1-f) B(e) + f B(e+1)``
+      after it, with ``A``/``B`` the voxels of a group read from the group after/before.
+      The voxel is evicted in between when that exceeds ``limit``.
     """
-    b, _, depth, cross, up_at, down_at = plan
-    seam = int(up_at[width - 1 :: width].sum() + down_at[::width].sum())
+    b, _, depth, lower, higher, up, down = plan
+    seam = np.count_nonzero(up % width == width - 1) + np.count_nonzero(down % width == 0)
     strip = xyz[:, b] // width
-    span = int(depth.max()) + 3  # zero-load slots between strips
-    group = (batch * (int(strip.max()) + 1) + strip) * span + depth + 1
-    load = np.bincount(group).astype(np.float64)
-    window = load.copy()
-    window[1:] += 0.5 * load[:-1]
-    window[:-1] += 0.5 * load[1:]
-    evicted = np.count_nonzero(cross & (window[group] > 0.75 * capacity))
-    return seam + int(evicted)
+    odd = (strip & 1).astype(bool)
+    sweep = np.where(odd, depth.max() - depth, depth)  # boustrophedon
+    before = np.where(odd, higher, lower)
+    after = np.where(odd, lower, higher)
+    span = int(depth.max()) + 5  # empty groups between strips
+    lane = strip if batch is None else batch * (int(strip.max()) + 1) + strip
+    group = lane * span + sweep + 2
+    if group.max() > 8 * len(group) + 1024:  # sparse, far-flung voxels: compact the ids
+        keys, inverse = np.unique(group, return_inverse=True)
+        ids = np.cumsum(1 + 2 * (np.diff(keys, prepend=keys[0]) > 1))  # keep gaps as gaps
+        group = ids[inverse.reshape(-1)] + 2
+    size = int(group.max()) + 3
+    load = np.bincount(group, minlength=size).astype(np.float32)
+    read_after = np.bincount(group, after, minlength=size).astype(np.float32)  # A
+    read_before = np.bincount(group, before, minlength=size).astype(np.float32)  # B
+    # The windows, on an evenly spread sample of the voxels read across groups.
+    cross = np.flatnonzero(before | after)
+    sample = cross[:: max(1, len(cross) // _SAMPLE)]
+    g, bef, aft = group[sample], before[sample], after[sample]
+    f = ((xyz[sample, b] - strip[sample] * width + 0.5) / width).astype(np.float32)
+    s, e = g - bef, g + aft
+    window = (1 - f) * (load[s] + read_after[s - 1] + read_before[e])
+    window += f * (load[e] + read_after[s] + read_before[e + 1])
+    window += np.where(bef & aft, load[g], 0)
+    evicted = np.count_nonzero(window > limit) * len(cross) / max(len(sample), 1)
+    return seam + int(round(evicted))
+
+
+#: Voxels on which the window model is evaluated (an evenly spread sample).
+_SAMPLE = 1 << 17
 
 
 def surface_order(
@@ -519,6 +553,7 @@ def surface_order(
     kmap: KernelMap | None = None,
     *,
     capacity: int = 1024,
+    tile: int = 64,
     stride: int = 1,
     info=None,
 ) -> np.ndarray:
@@ -545,6 +580,8 @@ def surface_order(
         The 3^3 submanifold kernel map of ``coords`` (built if not given).
     capacity : int
         Input voxels the IFM buffer holds (the order is tuned for it).
+    tile : int
+        Outputs per tile (the buffer keeps about three tiles' inputs besides the window).
     stride : int
         Tensor stride of ``coords``.
     info : dict, optional
@@ -553,6 +590,7 @@ def surface_order(
     coords = np.asarray(coords)
     n = len(coords)
     capacity = _check_positive("capacity (voxels)", capacity)
+    tile = _check_positive("tile size (outputs)", tile)
     if n <= 1:
         return np.arange(n, dtype=np.int64)
     kmap = _adjacency_map(coords, kmap, stride)
@@ -560,29 +598,27 @@ def surface_order(
     batch = coords[:, 0].astype(np.int64)
     batch -= batch.min()
     codes = _occupancy_codes(kmap)
+    lanes = None if not batch.any() else batch
     normal = np.abs(surface_normals(kmap, codes))
+    limit = max(capacity - 2 * tile, capacity / 2)
     candidates = []
     for a in range(3):
         plan = _axis_plan(kmap, xyz, normal, codes, a)
-        width, top, best = 4, int(xyz[:, plan[0]].max()) + 1, n
+        width, top, best = 8, int(xyz[:, plan[0]].max()) + 1, n
         while True:
-            cost = _predicted_refetches(batch, xyz, plan, width, capacity)
+            cost = _predicted_refetches(lanes, xyz, plan, width, limit)
             candidates.append((cost, width, a, plan))
             best = min(best, cost)
-            if width >= top or cost > 2 * best + 0.01 * n:  # past the buffer's limit
+            if width >= top or cost > best + 0.02 * n:  # past the buffer's limit
                 break
             width *= 2
-    least = min(cand[0] for cand in candidates)
-    # The narrowest strips within 0.5% of the best prediction: the model errs on wide strips.
-    cost, width, a, plan = min(
-        (cand for cand in candidates if cand[0] <= least + 0.005 * n), key=lambda x: x[1]
-    )
+    cost, width, a, plan = min(candidates, key=lambda x: x[:3])
     b, c, depth = plan[0], plan[1], plan[2]
     strip = xyz[:, b] // width
     sweep = np.where(strip % 2 == 1, depth.max() - depth, depth)
     order = _pack_sort([batch, strip, sweep, xyz[:, b], xyz[:, c], xyz[:, a]])
     if info is not None:
-        info.update(axis="xyz"[a], strip=int(width), predicted_ratio=1.0 + cost / n)
+        info.update(axis="xyz"[a], strip=int(width), predicted_ratio=1.0 + float(cost) / n)
     return order
 
 
@@ -594,6 +630,7 @@ def reorder(
     kmap: KernelMap | None = None,
     stride: int | None = None,
     capacity: int = 1024,
+    tile: int = 64,
     chunk: int = 256,
     info: dict | None = None,
 ) -> np.ndarray:
@@ -611,6 +648,8 @@ def reorder(
     capacity : int
         ``surface``: input voxels the IFM buffer holds (see
         :func:`accss3d.l1model.ifm_capacity`).
+    tile : int
+        ``surface``: outputs per tile.
     chunk : int
         ``bfs``: largest chunk, in voxels.
     info : dict, optional
@@ -640,7 +679,7 @@ def reorder(
         return _curve_order(coords, stride, method)
     if method == "bfs":
         return bfs_order(coords, kmap, chunk=chunk, stride=stride, info=info)
-    return surface_order(coords, kmap, capacity=capacity, stride=stride, info=info)
+    return surface_order(coords, kmap, capacity=capacity, tile=tile, stride=stride, info=info)
 
 
 def inverse_permutation(perm) -> np.ndarray:

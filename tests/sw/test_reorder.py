@@ -142,6 +142,7 @@ def test_tiny_and_isolated_inputs(method):
         with_batch([[5, 5, 5]]),
         with_batch([[0, 0, 0], [10, 0, 0], [0, 10, 0], [0, 0, 10], [7, 7, 7]]),
         np.concatenate([with_batch(cube(2), 0), with_batch(cube(2), 3)]),
+        with_batch(np.concatenate([cube(3), cube(3) + [9_000_000, 5, -7_000_000]])),
     ):
         p = reorder(coords, method)
         assert is_permutation(p, len(coords))
