@@ -256,7 +256,7 @@ class FuncSim:
         self.ow = np.full(cfg.words("ofm"), -1, dtype=np.int64)  # last writer
         self.ow_eng = np.full(cfg.words("ofm"), _COMPUTE, dtype=np.int64)
         self.os = np.full(cfg.words("ofm"), -1, dtype=np.int64)  # last STORE reader
-        self.requant = (0, 0, 0)
+        self.requant = (1, 0, 0)  # before the first CONFIG: the identity
         self._rq_cache: dict = {}
         exact32 = cfg.act_bits + cfg.weight_bits - 2 + int(np.ceil(np.log2(self.R))) < 24
         self.fdt = np.float32 if exact32 else np.float64

@@ -593,7 +593,9 @@ class LayerEmitter:
             ext_stride=self.out_stride,
             channels=chans,
         )
-        cost = self.timing.dma_estimate(counts, chans * self.ab, self.cfg) + self.timing.store_setup
+        cost = self.timing.dma_estimate(counts, chans * self.ab, self.cfg) + (
+            self.timing.store_read + self.timing.store_write
+        )
         self._emit(Engine.STORE, rows, cost, reads=[ofm_tag])
 
     # ------------------------------------------------------------------ loop nests
