@@ -32,6 +32,9 @@ SUBCOMMANDS = (
     "disasm",
     "generate",
     "simulate",
+    "compile",
+    "run",
+    "cycles",
 )
 
 
