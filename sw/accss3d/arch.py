@@ -86,7 +86,7 @@ class ArchConfig:
     rbk_banks: int = 2
     ofm_bank_bytes: int = 16384
     ofm_banks: int = 2
-    bus_data_bits: int = 64
+    bus_data_bits: int = 128
     addr_bits: int = 32
     max_burst_beats: int = 16
     queue_depth: int = 8

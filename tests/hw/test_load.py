@@ -116,9 +116,12 @@ def test_rejects_word_not_dividing_bus():
         LoadEngine(cfg=cfg)
 
 
+BUS64 = CONFIGS["default"].replace(name="default64", bus_data_bits=64)
+
+
 def test_kind_geometry_rbk_on_wide_bus():
-    assert kind_geometry(CONFIGS["default"], Kind.RBK) == (1, 1)  # 2 entries per 8 B row
-    assert kind_geometry(CONFIGS["default"], Kind.PSUM) == (8, 0)  # 64 B = 8 beats
+    assert kind_geometry(BUS64, Kind.RBK) == (1, 1)  # 2 entries per 8 B row
+    assert kind_geometry(BUS64, Kind.PSUM) == (8, 0)  # 64 B = 8 beats
     assert kind_geometry(CONFIGS["small"], Kind.RBK) == (1, 0)
 
 
@@ -158,7 +161,7 @@ def test_bias_lands_in_lanes(cfg):
 
 
 def test_rbk_packs_two_entries_per_row_on_64_bit_bus():
-    cfg = CONFIGS["default"]
+    cfg = BUS64
     bench = Bench(cfg, seed=4, stall=0.0)
     # 3 rows of 3 entries (12 B: 2 beats, the second half-empty), every 4 entries (2 rows)
     ins = make_load(

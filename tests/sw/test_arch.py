@@ -67,6 +67,6 @@ def test_unknown_field_and_name(tmp_path):
 
 
 def test_replace_validates():
-    assert CONFIGS["default"].replace(pe_rows=8).pe_rows == 8
+    assert CONFIGS["default"].replace(pe_rows=32).pe_rows == 32
     with pytest.raises(ConfigError):
         CONFIGS["default"].replace(pe_rows=0)

@@ -9,7 +9,8 @@ from accss3d.cyclemodel import Timing, run_bursts, simulate
 from accss3d.errors import ConfigError
 from accss3d.schedule import Schedule
 
-CFG = CONFIGS["default"]  # R = C = 16, G = 1, 8-byte bus, bursts of 16 beats
+# R = C = 16, G = 1, 8-byte bus, bursts of 16 beats (the hand counts below assume it)
+CFG = CONFIGS["default"].replace(name="default64", bus_data_bits=64)
 T = Timing()
 FETCH0 = T.fetch_start + T.mem_latency  # first instruction beat
 BPI = 16 // CFG.bus_bytes  # beats per instruction

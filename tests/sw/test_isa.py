@@ -100,11 +100,11 @@ def _legal(text, cfg=DEFAULT, mem=1 << 16):
     [
         ("LOAD.IFM rows=0 row_bytes=16 l1_stride=1", r"rows = 0, row_bytes = 16 .*\(BAD_FIELD\)"),
         ("LOAD.IFM rows=1 row_bytes=17 l1_stride=1", r"row_bytes 17 exceeds l1_stride 1 .*BAD_F"),
-        ("LOAD.RBK l1_addr=1 rows=1 row_bytes=4 l1_stride=2", r"not a multiple of 2 words"),
+        ("LOAD.RBK l1_addr=1 rows=1 row_bytes=4 l1_stride=2", r"not a multiple of 4 words"),
         ("LOAD.IFM l1_addr=1020 rows=5 row_bytes=16 l1_stride=1", r"up to 1024, .*\(L1_RANGE\)"),
         ("LOAD.BIAS l1_addr=0 rows=2 row_bytes=64 l1_stride=1", r"BIAS needs .*\(BAD_FIELD\)"),
         ("LOAD.BIAS rows=1 row_bytes=65 l1_stride=1", r"row_bytes <= 64.*\(BAD_FIELD\)"),
-        ("LOAD.WGT rows=1 ext_addr=4 row_bytes=16 l1_stride=1", r"aligned to the 8-byte bus"),
+        ("LOAD.WGT rows=1 ext_addr=4 row_bytes=16 l1_stride=1", r"aligned to the 16-byte bus"),
         (
             "LOAD.WGT rows=2 ext_addr=0xfff0 ext_stride=16 row_bytes=16 l1_stride=1",
             r"up to 0x10010, beyond MEM_LIMIT 0x10000 \(EXT_RANGE\)",
@@ -128,7 +128,7 @@ def test_store_raw_range_is_exact():
     # 2 rows of 16 x int32 = 64 bytes each end at 0xff80 + 64 + 64 = 0x10000: legal.
     _legal("STORE.RAW rows=2 channels=16 ext_addr=0xff80 ext_stride=64")
     with pytest.raises(ProgramError, match=r"^instruction 0: STORE.RAW writes external bytes"):
-        _legal("STORE.RAW rows=2 channels=16 ext_addr=0xff88 ext_stride=64")
+        _legal("STORE.RAW rows=2 channels=16 ext_addr=0xff90 ext_stride=64")
 
 
 def test_first_illegal_instruction_is_reported():
