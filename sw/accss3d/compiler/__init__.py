@@ -213,6 +213,7 @@ def compile_plans(
     timing: Timing | None = None,
     manifest_extra: dict | None = None,
     progress=None,
+    golden: NetResult | None = None,
 ) -> CompileResult:
     """Compile layers (in execution order) into one program.
 
@@ -232,6 +233,9 @@ def compile_plans(
         Extra manifest fields (scene, seed...).
     progress : callable, optional
         Called with each layer's name.
+    golden : NetResult, optional
+        The golden forward pass of these plans, parameters and features when already
+        computed (:func:`accss3d.netgolden.forward`); run here otherwise.
 
     Raises
     ------
@@ -242,7 +246,8 @@ def compile_plans(
     schedules = dict(schedules or {})
     secs: dict[str, float] = {}
     t0 = time.perf_counter()
-    golden = forward(plans, feats, params, cfg)
+    if golden is None:
+        golden = forward(plans, feats, params, cfg)
     secs["golden"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     tensors = {INPUT: (len(feats), int(np.shape(feats)[1]))}
@@ -385,6 +390,7 @@ def compile_network(
     timing: Timing | None = None,
     manifest_extra: dict | None = None,
     progress=None,
+    golden: NetResult | None = None,
 ) -> CompileResult:
     """Compile a whole network on a scene's voxels.
 
@@ -414,6 +420,7 @@ def compile_network(
         timing=timing,
         manifest_extra=extra,
         progress=progress,
+        golden=golden,
     )
 
 
