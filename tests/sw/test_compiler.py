@@ -121,10 +121,13 @@ def test_deterministic(room):
 def test_concatenation_is_free(tiny_room):
     res = compile_network(get_network("unet-tiny"), tiny_room.coords[:500], DEFAULT, seed=1)
     tensors = res.program.manifest["tensors"]
-    # dec1 reads (up1, stem): one buffer, stem right after up1 at a bus-aligned offset.
+    # dec1 reads (up1, stem): one buffer, stem right after up1 at the next bus-aligned offset.
+    bus = DEFAULT.bus_bytes
     assert tensors["up1"]["buffer"] == tensors["stem"]["buffer"] == "up1+stem"
-    assert tensors["stem"]["addr"] - tensors["up1"]["addr"] == 8
-    assert tensors["up1"]["row_stride"] == 16
+    assert tensors["stem"]["addr"] - tensors["up1"]["addr"] == max(8, bus)
+    assert tensors["up1"]["row_stride"] == max(8, bus) + max(8, bus)
+    layer = {entry["name"]: entry for entry in res.program.manifest["layers"]}["dec1"]
+    assert layer["cin_tiles"] == -(-(max(8, bus) + 8) // DEFAULT.pe_rows)
 
 
 def test_parse_layer_spec():

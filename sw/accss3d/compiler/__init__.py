@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -284,24 +284,33 @@ def compile_plans(
         out_buf = layout.buffer_of[name]
 
         args = (
-            plan.kmap, tile_bounds(plan, cfg, sched), bool(plan.layer.residual), n_ci, n_cr,
+            plan.kmap, None, bool(plan.layer.residual), n_ci, n_cr,
             win, win_res,
             layout.tensor_addr(name), out_buf.row_stride, plan.layer.cout, w,
             params[name].bias, golden.requant[name], arena,
         )  # fmt: skip
+        # The optimizer's schedule, else the default one, else the default with streamed
+        # weights (concatenated inputs may need more Cin lanes than the optimizer assumes).
+        tries = [(sched, source)]
+        if source == "optimizer":
+            tries.append((default_schedule(plan, cfg), "default"))
+        if tries[-1][1] == "default" and tries[-1][0].weights_resident:
+            tries.append((replace(tries[-1][0], weights_resident=False), "default"))
         mark = arena.size, len(arena.chunks)
-        try:
-            em = LayerEmitter(cfg, timing, name, sched, *args)
-            blocks = em.emit()
-        except ConfigError as exc:
-            if source != "optimizer":
-                raise
-            log.warning("layer %s: optimizer schedule not compilable (%s); default used", name, exc)
-            arena.size, arena.chunks = mark[0], arena.chunks[: mark[1]]
-            sched, source = default_schedule(plan, cfg), "default"
-            args = (args[0], tile_bounds(plan, cfg, sched), *args[2:])
-            em = LayerEmitter(cfg, timing, name, sched, *args)
-            blocks = em.emit()
+        for attempt, choice in enumerate(tries):
+            sched, source = choice
+            try:
+                bounds = tile_bounds(plan, cfg, sched)
+                em = LayerEmitter(cfg, timing, name, sched, args[0], bounds, *args[2:])
+                blocks = em.emit()
+                break
+            except ConfigError as exc:
+                arena.size, arena.chunks = mark[0], arena.chunks[: mark[1]]
+                if attempt == len(tries) - 1:
+                    raise
+                log.warning(
+                    "layer %s: schedule %s not compilable (%s)", name, sched.describe(), exc
+                )
         schedules[name] = sched
         table, est = order_blocks(blocks)
         ops = table[:, COL["op"]]
