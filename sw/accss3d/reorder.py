@@ -21,9 +21,11 @@ Methods (:data:`METHODS`):
     (from the 3^3 rulebook), a peripheral start voxel per connected component, chunks of
     bounded size grown breadth-first, chunks ordered by spatial locality.
 ``surface``
-    Surface-orientation-aware sweep: PCA normals from the rulebook's neighbour lists, patches
-    of one dominant orientation, each swept in strips along its tangent plane, patches
-    ordered by locality (see :func:`surface_order`).
+    Surface-orientation-aware, buffer-aware sweep: PCA normals from the rulebook's neighbour
+    lists decide which surfaces the sweep runs along and which it meets face-on (those are
+    traversed along their own plane, all layers together); the scene is swept in pencils
+    whose size a model of seams and buffer overflow picks for the IFM capacity (see
+    :func:`surface_order`).
 
 Coordinates are ``(N, 4)`` ``[batch, x, y, z]`` at a tensor stride ``s`` (multiples of
 ``s``); batch entries are never interleaved.  Every order is deterministic: ties are broken
@@ -34,6 +36,8 @@ by stable sorts on the raster index.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 
@@ -49,6 +53,9 @@ __all__ = [
     "hilbert_order",
     "morton_index",
     "hilbert_index",
+    "bfs_order",
+    "surface_order",
+    "surface_normals",
     "inverse_permutation",
     "permute_tensor",
     "permute_kernel_map",
@@ -71,6 +78,12 @@ def _coords_of(x) -> tuple[np.ndarray, int | None]:
             f"not {coords.shape} {coords.dtype}"
         )
     return coords, None
+
+
+def _check_positive(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ConfigError(f"{name} must be a positive integer, not {value!r}")
+    return int(value)
 
 
 def _lattice(coords: np.ndarray, stride: int) -> np.ndarray:
@@ -398,12 +411,6 @@ def bfs_order(
     return order
 
 
-def _check_positive(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ConfigError(f"{name} must be a positive integer, not {value!r}")
-    return int(value)
-
-
 # --------------------------------------------------------------------------- surface
 def _occupancy_codes(kmap: KernelMap) -> np.ndarray:
     """Bit ``k`` of ``code[v]`` says whether offset ``k`` of voxel ``v`` is occupied."""
@@ -469,12 +476,35 @@ def _collapse_depth(
     return depth, collapsed
 
 
-def _axis_plan(kmap: KernelMap, xyz: np.ndarray, normal: np.ndarray, codes: np.ndarray, a: int):
-    """What the sweep along axis ``a`` needs for every strip width: the strip axis ``b``,
-    the column axis ``c``, the sweep coordinate ``depth``, which voxels have a neighbour in
-    a slice group of smaller / larger depth (``lower``, ``higher``), and the ``b`` of the
-    voxels with a neighbour one step up / down along ``b`` (``up``, ``down``).
+class _Plan(NamedTuple):
+    """A sweep along axis ``a``, on an evenly spread sample of the voxels (every ``step``-th).
+
+    ``b`` is the strip axis (the longer other one), ``c`` the column axis; ``depth`` the
+    sweep coordinate of every voxel; for the sample: ``sb``, ``sc`` its b and c, ``sd`` its
+    depth, ``lower``/``higher`` whether it is read from a slice group of smaller/larger
+    depth, ``up``/``down``/``cup``/``cdown`` whether it has a neighbour one step up/down
+    along b / c.
     """
+
+    a: int
+    b: int
+    c: int
+    depth: np.ndarray
+    step: int
+    batch: np.ndarray | None
+    sb: np.ndarray
+    sc: np.ndarray
+    sd: np.ndarray
+    lower: np.ndarray
+    higher: np.ndarray
+    up: np.ndarray
+    down: np.ndarray
+    cup: np.ndarray
+    cdown: np.ndarray
+
+
+def _axis_plan(kmap, xyz, normal, codes, a: int, batch, step: int) -> _Plan:
+    """What the sweep along axis ``a`` needs to price every strip width and layer height."""
     b, c = (j for j in range(3) if j != a)
     extent = xyz.max(axis=0)
     if extent[b] < extent[c]:
@@ -482,29 +512,46 @@ def _axis_plan(kmap: KernelMap, xyz: np.ndarray, normal: np.ndarray, codes: np.n
     depth, collapsed = _collapse_depth(kmap, xyz, normal[:, a] > np.sqrt(0.5), a)
     offsets = kmap.spec.offsets()
     bit = np.int64(1) << np.arange(kmap.volume, dtype=np.int64)
+    sample = np.arange(0, len(xyz), step)
+    code = codes[sample]
 
     def any_of(mask) -> np.ndarray:
-        return (codes & np.bitwise_or.reduce(bit[mask])) != 0
+        return (code & np.bitwise_or.reduce(bit[mask])) != 0
 
     # Voxels keeping their coordinate: a neighbour off their slice is in another group.
     lower = any_of(offsets[:, a] < 0)
     higher = any_of(offsets[:, a] > 0)
-    sel = np.flatnonzero(collapsed)
+    sel = np.flatnonzero(collapsed[sample])
     if len(sel):
-        rows = kmap.table[:, sel]
+        rows = kmap.table[:, sample[sel]]
         there = np.append(depth, 0)[rows]  # index -1 (no voxel) reads the extra slot
-        own = depth[sel]
+        own = depth[sample[sel]]
         lower[sel] = np.any((rows >= 0) & (there < own), axis=0)
         higher[sel] = np.any((rows >= 0) & (there > own), axis=0)
-    up = xyz[any_of(offsets[:, b] == 1), b]  # b of voxels read from the next b
-    down = xyz[any_of(offsets[:, b] == -1), b]
-    return b, c, depth, lower, higher, up, down
+    return _Plan(
+        a, b, c, depth, step,
+        None if batch is None else batch[sample],
+        xyz[sample, b], xyz[sample, c], depth[sample], lower, higher,
+        any_of(offsets[:, b] == 1), any_of(offsets[:, b] == -1),
+        any_of(offsets[:, c] == 1), any_of(offsets[:, c] == -1),
+    )  # fmt: skip
 
 
-def _predicted_refetches(batch, xyz, plan, width: int, limit: float) -> int:
-    """Re-fetches the sweep with strips of ``width`` should cost.
+def _lanes(b, c, batch, width: int, height: int | None, nstrips: int, nlayers: int):
+    """Pencil index of voxels in processing order: strips of ``width`` along b, each cut
+    into layers of ``height`` along c visited back and forth (boustrophedon)."""
+    strip = b // width
+    lane = strip if batch is None else batch * nstrips + strip
+    if height is None:
+        return lane
+    layer = c // height
+    return lane * nlayers + np.where(strip % 2 == 1, nlayers - 1 - layer, layer)
 
-    * Strip seams: a voxel read by outputs of the next strip is fetched once per strip.
+
+def _predicted_refetches(plan: _Plan, width: int, height: int | None, limit: float) -> float:
+    """Re-fetches a sweep in pencils of ``width`` x ``height`` should cost (a fraction).
+
+    * Seams: a voxel read by outputs of the next strip or layer is fetched once for each.
     * Slice windows: a voxel at fraction ``f`` of its slice group ``g`` (groups are ordered
       by ``b`` inside) read from the groups before and/or after it is in use from group
       ``s`` (``g - 1`` or ``g``) at ``f`` to group ``e`` (``g`` or ``g + 1``) at ``f``.  The
@@ -513,39 +560,85 @@ def _predicted_refetches(batch, xyz, plan, width: int, limit: float) -> int:
       after it, with ``A``/``B`` the voxels of a group read from the group after/before.
       The voxel is evicted in between when that exceeds ``limit``.
     """
-    b, _, depth, lower, higher, up, down = plan
-    seam = np.count_nonzero(up % width == width - 1) + np.count_nonzero(down % width == 0)
-    strip = xyz[:, b] // width
-    odd = (strip & 1).astype(bool)
-    sweep = np.where(odd, depth.max() - depth, depth)  # boustrophedon
-    before = np.where(odd, higher, lower)
-    after = np.where(odd, lower, higher)
-    span = int(depth.max()) + 5  # empty groups between strips
-    lane = strip if batch is None else batch * (int(strip.max()) + 1) + strip
-    group = lane * span + sweep + 2
+    b, c, depth = plan.sb, plan.sc, plan.sd
+    seams = np.count_nonzero(plan.up & (b % width == width - 1))
+    seams += np.count_nonzero(plan.down & (b % width == 0))
+    nlayers = 1
+    if height is not None:
+        seams += np.count_nonzero(plan.cup & (c % height == height - 1))
+        seams += np.count_nonzero(plan.cdown & (c % height == 0))
+        nlayers = int(c.max()) // height + 1
+    lane = _lanes(b, c, plan.batch, width, height, int(b.max()) // width + 1, nlayers)
+    odd = (lane & 1).astype(bool)
+    top = int(plan.depth.max())
+    sweep = np.where(odd, top - depth, depth)  # boustrophedon
+    before = np.where(odd, plan.higher, plan.lower)
+    after = np.where(odd, plan.lower, plan.higher)
+    group = lane * (top + 5) + sweep + 2  # empty groups between pencils
     if group.max() > 8 * len(group) + 1024:  # sparse, far-flung voxels: compact the ids
         keys, inverse = np.unique(group, return_inverse=True)
         ids = np.cumsum(1 + 2 * (np.diff(keys, prepend=keys[0]) > 1))  # keep gaps as gaps
         group = ids[inverse.reshape(-1)] + 2
     size = int(group.max()) + 3
-    load = np.bincount(group, minlength=size).astype(np.float32)
-    read_after = np.bincount(group, after, minlength=size).astype(np.float32)  # A
-    read_before = np.bincount(group, before, minlength=size).astype(np.float32)  # B
-    # The windows, on an evenly spread sample of the voxels read across groups.
+    scale = np.float32(plan.step)
+    load = np.bincount(group, minlength=size).astype(np.float32) * scale
+    read_after = np.bincount(group, after, minlength=size).astype(np.float32) * scale  # A
+    read_before = np.bincount(group, before, minlength=size).astype(np.float32) * scale  # B
     cross = np.flatnonzero(before | after)
-    sample = cross[:: max(1, len(cross) // _SAMPLE)]
-    g, bef, aft = group[sample], before[sample], after[sample]
-    f = ((xyz[sample, b] - strip[sample] * width + 0.5) / width).astype(np.float32)
+    g, bef, aft = group[cross], before[cross], after[cross]
+    f = ((b[cross] % width + 0.5) / width).astype(np.float32)
     s, e = g - bef, g + aft
     window = (1 - f) * (load[s] + read_after[s - 1] + read_before[e])
     window += f * (load[e] + read_after[s] + read_before[e + 1])
     window += np.where(bef & aft, load[g], 0)
-    evicted = np.count_nonzero(window > limit) * len(cross) / max(len(sample), 1)
-    return seam + int(round(evicted))
+    return (seams + np.count_nonzero(window > limit)) / len(b)
 
 
-#: Voxels on which the window model is evaluated (an evenly spread sample).
+#: Voxels on which the sweep model is evaluated (an evenly spread sample).
 _SAMPLE = 1 << 17
+
+
+def _doubling(start: int, stop: int):
+    """``start, 2 start, 4 start...`` up to the first value >= ``stop``."""
+    value = start
+    while True:
+        yield value
+        if value >= stop:
+            return
+        value *= 2
+
+
+def _best_pencil(plan: _Plan, limit: float) -> tuple[float, int, int | None]:
+    """The cheapest ``(cost, width, height)`` for one axis, by coordinate descent: strip
+    widths without layers, then layer heights at the best width, then the widths next to
+    it at the best height."""
+    wide = int(plan.sb.max()) + 1
+    tall = int(plan.sc.max()) + 1
+    priced: dict = {}
+
+    def price(width: int, height: int | None) -> float:
+        if (width, height) not in priced:
+            priced[width, height] = _predicted_refetches(plan, width, height, limit)
+        return priced[width, height]
+
+    def rank(key: tuple[int, int | None]) -> tuple:
+        width, height = key  # ties: narrower strips, then taller (or no) layers
+        return priced[key], width, -(height or np.inf)
+
+    for width in _doubling(8, wide):
+        if price(width, None) > min(priced.values()) + 0.02:  # past the buffer's limit
+            break
+    width = min(priced, key=rank)[0]
+    for height in _doubling(8, tall):
+        if height < tall:
+            price(width, height)
+    height = min(priced, key=rank)[1]
+    if height is not None:
+        for w in (width // 2, width * 2):
+            if w >= 4:
+                price(w, height)
+    best = min(priced, key=rank)
+    return priced[best], best[0], best[1]
 
 
 def surface_order(
@@ -565,13 +658,15 @@ def surface_order(
        layers thick, is given its mean depth as sweep coordinate, so that its layers are
        traversed together, along the patch (by the other two coordinates).  Surfaces
        *along* the sweep keep their own coordinate: the sweep moves along them.
-    3. The scene is cut into strips of ``width`` along the longer other axis ``b``; strips
+    3. The scene is cut into *pencils*: strips of ``width`` along the longer other axis
+       ``b``, optionally cut into layers of ``height`` along the third axis ``c``.  Pencils
        are swept one after the other, alternately forward and backward along ``a``
-       (boustrophedon); inside a strip, voxels of one sweep position are ordered by
-       ``(b, c, a)``.  A strip's working set is about three slices, so the width trades
-       strip seams (fetched twice, ~2/width) against overflowing the buffer.
-    4. Axis and width are chosen by a model of both costs (:func:`_predicted_refetches`)
-       over the three axes and widths 4, 8, ... - cheap bincounts, no trial sorts.
+       (boustrophedon); inside a pencil, voxels of one sweep position are ordered by
+       ``(b, c, a)``.  A pencil's working set is about three slices, so its size trades
+       seams (fetched twice) against overflowing the buffer.
+    4. Axis, width and height are chosen by a model of both costs
+       (:func:`_predicted_refetches`) on a sample of the voxels: widths 8, 16, ... without
+       layers, then heights, then widths again (coordinate descent), for each axis.
 
     Parameters
     ----------
@@ -581,11 +676,12 @@ def surface_order(
     capacity : int
         Input voxels the IFM buffer holds (the order is tuned for it).
     tile : int
-        Outputs per tile (the buffer keeps about three tiles' inputs besides the window).
+        Outputs per tile (the buffer keeps about two tiles' inputs besides the window).
     stride : int
         Tensor stride of ``coords``.
     info : dict, optional
-        Receives the chosen ``axis``, ``strip`` width and the predicted ratio.
+        Receives the chosen ``axis``, ``strip`` width, layer ``height`` (None: none) and
+        the predicted ratio.
     """
     coords = np.asarray(coords)
     n = len(coords)
@@ -598,27 +694,33 @@ def surface_order(
     batch = coords[:, 0].astype(np.int64)
     batch -= batch.min()
     codes = _occupancy_codes(kmap)
-    lanes = None if not batch.any() else batch
     normal = np.abs(surface_normals(kmap, codes))
     limit = max(capacity - 2 * tile, capacity / 2)
-    candidates = []
+    step = max(1, n // _SAMPLE)
+    best = None
     for a in range(3):
-        plan = _axis_plan(kmap, xyz, normal, codes, a)
-        width, top, best = 8, int(xyz[:, plan[0]].max()) + 1, n
-        while True:
-            cost = _predicted_refetches(lanes, xyz, plan, width, limit)
-            candidates.append((cost, width, a, plan))
-            best = min(best, cost)
-            if width >= top or cost > best + 0.02 * n:  # past the buffer's limit
-                break
-            width *= 2
-    cost, width, a, plan = min(candidates, key=lambda x: x[:3])
-    b, c, depth = plan[0], plan[1], plan[2]
-    strip = xyz[:, b] // width
-    sweep = np.where(strip % 2 == 1, depth.max() - depth, depth)
-    order = _pack_sort([batch, strip, sweep, xyz[:, b], xyz[:, c], xyz[:, a]])
+        plan = _axis_plan(kmap, xyz, normal, codes, a, batch if batch.any() else None, step)
+        cost, width, height = _best_pencil(plan, limit)
+        if best is None or cost < best[0]:
+            best = (cost, width, height, plan)
+    cost, width, height, plan = best
+    nlayers = 1 if height is None else int(xyz[:, plan.c].max()) // height + 1
+    lane = _lanes(
+        xyz[:, plan.b],
+        xyz[:, plan.c],
+        batch,
+        width,
+        height,
+        int(xyz[:, plan.b].max()) // width + 1,
+        nlayers,
+    )
+    depth = plan.depth
+    sweep = np.where(lane % 2 == 1, depth.max() - depth, depth)
+    order = _pack_sort([lane, sweep, xyz[:, plan.b], xyz[:, plan.c], xyz[:, plan.a]])
     if info is not None:
-        info.update(axis="xyz"[a], strip=int(width), predicted_ratio=1.0 + float(cost) / n)
+        info.update(
+            axis="xyz"[plan.a], strip=int(width), height=height, predicted_ratio=1.0 + float(cost)
+        )
     return order
 
 

@@ -169,6 +169,8 @@ def test_surface_and_bfs_details(room):
     info = {}
     p = surface_order(room.coords, capacity=1024, info=info)
     assert info["axis"] in "xyz" and info["strip"] >= 4 and is_permutation(p, len(room))
+    assert info["height"] is None or info["height"] >= 8
+    assert 1.0 <= info["predicted_ratio"] < 2.0
     info = {}
     bfs_order(room.coords, chunk=64, info=info)
     assert info["chunks"] >= len(room) / 64 and info["components"] >= 1
