@@ -238,7 +238,7 @@ def tile_input_sets(
 
 
 def pair_stream(kmap: KernelMap, order=None, tile_outputs: int = 64) -> np.ndarray:
-    """The per-pair input access stream of a processing order, ``(P,)`` int64.
+    """The per-pair input access stream of a processing order, ``(P,)`` int32.
 
     Tile by tile; within a tile weight plane by weight plane (offset order); within a plane
     the tile's outputs in processing order.
@@ -246,7 +246,7 @@ def pair_stream(kmap: KernelMap, order=None, tile_outputs: int = 64) -> np.ndarr
     tile_outputs = _positive("tile size (outputs)", tile_outputs)
     order = check_order(order, kmap.n_out)
     tiles = -(-kmap.n_out // tile_outputs)
-    cols = np.full((kmap.volume, tiles * tile_outputs), -1, dtype=np.int64)
+    cols = np.full((kmap.volume, tiles * tile_outputs), -1, dtype=np.int32)
     cols[:, : kmap.n_out] = kmap.table[:, order]
     stream = cols.reshape(kmap.volume, tiles, tile_outputs).transpose(1, 0, 2).ravel()
     return stream[stream >= 0]

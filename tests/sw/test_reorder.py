@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from accss3d.errors import ConfigError, InputError
 from accss3d.golden import accumulate_int, random_operands, sparse_conv
@@ -270,3 +272,22 @@ def test_cli_errors_are_one_line(capsys):
     assert err.startswith("accss3d: error: tile ") and "use smaller tiles or a larger IFM" in err
     code, _, err = run_cli(capsys, "reorder", "room:1:tiny", "--ifm-bytes", "8")
     assert code == 2 and "cannot hold one input voxel of Cin=16" in err
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 2**16),
+    n=st.integers(1, 60),
+    kernel=st.sampled_from([("submanifold", 3, 1), ("strided", 2, 2), ("strided", 3, 2)]),
+)
+def test_any_permutation_keeps_convolution_bit_exact(seed, n, kernel):
+    rng = np.random.default_rng(seed)
+    cells = rng.choice(6**3, size=n, replace=False)
+    coords = with_batch(np.stack(np.unravel_index(cells, (6, 6, 6)), axis=1))
+    kmap, out = build_kernel_map(coords, ConvSpec(*kernel))
+    p_in = rng.permutation(len(coords))
+    p_out = p_in if kernel[0] == "submanifold" else rng.permutation(len(out))
+    feats, w, b = random_operands(len(coords), 3, 2, kmap.volume, dtype="int8", seed=seed)
+    ref = accumulate_int(feats, kmap, w, b)
+    got = accumulate_int(feats[p_in], permute_kernel_map(kmap, p_in, p_out), w, b)
+    assert np.array_equal(got, ref[p_out])
