@@ -35,6 +35,9 @@ SUBCOMMANDS = (
     "compile",
     "run",
     "cycles",
+    "area",
+    "export_orfs",
+    "fpga",
 )
 
 
