@@ -142,20 +142,22 @@ def simulate(
     if span:
         dumped = np.frombuffer(read_hex(dump), dtype=np.uint8)
         rtl_memory[base : base + len(dumped)] = dumped[:span]
-    reference = run_program(program, check_races=False)
-    cfg = program.cfg
+    failed = bool(report["status"] & 0b100) or report["timed_out"]
     outputs = {}
-    for tname, entry in program.manifest.get("tensors", {}).items():
-        if entry.get("role") != "output":
-            continue
-        got = read_tensor(rtl_memory, entry)
-        want = read_tensor(reference.memory, entry)
-        outputs[tname] = {
-            "rows": int(entry["rows"]),
-            "channels": int(entry["channels"]),
-            "matches_functional": bool(np.array_equal(got, want)),
-            "matches_golden": reference.matches.get(tname),
-        }
+    if not failed:  # an aborted run has no outputs to compare
+        reference = run_program(program, check_races=False)
+        for tname, entry in program.manifest.get("tensors", {}).items():
+            if entry.get("role") != "output":
+                continue
+            got = read_tensor(rtl_memory, entry)
+            want = read_tensor(reference.memory, entry)
+            outputs[tname] = {
+                "rows": int(entry["rows"]),
+                "channels": int(entry["channels"]),
+                "matches_functional": bool(np.array_equal(got, want)),
+                "matches_golden": reference.matches.get(tname),
+            }
+    cfg = program.cfg
     cycles = max(int(report["cycles"]), 1)
     error = bool(report["status"] & 0b100)
     report.update(

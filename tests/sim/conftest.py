@@ -61,3 +61,16 @@ def run_block(simulator):
         )
 
     return run
+
+
+def pytest_collection_modifyitems(config, items):
+    """``@pytest.mark.icarus_slow``: the Icarus run of that test is ``slow`` (Icarus simulates
+    the whole core at ~2k cycles/s, Verilator at ~40k)."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if (
+            item.get_closest_marker("icarus_slow")
+            and callspec is not None
+            and callspec.params.get("simulator") == "icarus"
+        ):
+            item.add_marker(pytest.mark.slow)
