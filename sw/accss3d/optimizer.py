@@ -69,6 +69,13 @@ __all__ = [
 METHODS = ("fast", "oracle", "both")
 #: Cycles from a COMPUTE's accept to its first issue when the compute engine was idle.
 START_AFTER_IDLE = 2
+#: Store engine: cycles from a STORE's start to its first write beat (row read, requantizer).
+STORE_SETUP = 7
+#: Store engine: cycles of the layer's CONFIG (requantization parameters).
+CONFIG_CYCLES = 3
+#: Bytes of one LOAD row at most (12-bit ``row_bytes``): longer contiguous data takes a
+#: second LOAD for the remainder.
+_MAX_ROW_BYTES = (1 << 12) - 1
 #: ``ifm_stride`` / ``ifm_offset`` are 8-bit COMPUTE fields: at most this many Cin tiles.
 _MAX_CIN_TILES = 255
 #: Largest ``rows`` of one LOAD (16-bit field).
@@ -101,10 +108,16 @@ class MemoryTiming:
 
 
 # --------------------------------------------------------------------------- statistics
-#: Tile sizes at which :class:`LayerStats` measures the halo: 1, 4, 16, 64... HALO_MAX.
+#: Tile sizes at which :class:`LayerStats` measures the halo: 1, 4, 16, 64... HALO_MAX;
+#: 1, 2, 4, 8... for kernel maps of at most FINE_HALO_PAIRS pairs (cheap, and small layers
+#: have few tiles, where the estimate must be closer).
 HALO_BASE = 4
 HALO_MAX = 4096
-_LOG_BASE = math.log(HALO_BASE)
+FINE_HALO_PAIRS = 200_000
+#: Exponent on the independent-planes chance that a weight group is unused by a tile.
+GROUP_CORRELATION = 1.0
+#: Shortest runs (``R + 1``) at which the statistics tabulate a tile's run cycles.
+RUN_MINS = (2, 3, 5, 9, 17, 33, 65, 129, 257)
 
 
 @dataclass(frozen=True)
@@ -126,15 +139,24 @@ class LayerStats:
     macs : int
         Useful multiply-accumulates (residual plane included).
     halo : tuple of float
-        Mean distinct inputs of a tile of ``HALO_BASE**j`` consecutive outputs,
+        Mean distinct inputs of a tile of ``halo_base**j`` consecutive outputs,
         ``j = 0, 1...`` up to ``min(n_out, HALO_MAX)`` outputs (the first is the ARF);
         empty: estimate it from the ARF alone (:func:`_halo_inputs`).
+    halo_harmonic : tuple of float
+        The harmonic mean of the same: greedily packed tiles, which end when their inputs
+        fill IFM, hold on average the ``t`` whose harmonic-mean inputs fill it (the mean
+        outputs per input, not the inputs per output, is what averages over the tiles).
     presence : tuple of tuple of float
         For the same tile sizes, per plane: the fraction of tiles with at least one pair
         of that plane (a run is issued); empty: estimated.
     plane_runs : float
         Runs of consecutive input indices per pair, each plane's pairs in output order
         (the DMA requests of a per-plane gather); 0: estimated from the convolution kind.
+    halo_base : int
+        Ratio of consecutive tile sizes of ``halo`` and ``presence``.
+    run_table : tuple of tuple of float
+        For the same tile sizes: the mean ``sum_k max(pairs_k, r)`` of a tile (issue cycles
+        of its runs) for each shortest run ``r`` of :data:`RUN_MINS`; empty: estimated.
     """
 
     name: str
@@ -149,8 +171,11 @@ class LayerStats:
     pair_counts: tuple[int, ...]
     macs: int
     halo: tuple[float, ...] = ()
+    halo_harmonic: tuple[float, ...] = ()
     presence: tuple[tuple[float, ...], ...] = ()
     plane_runs: float = 0.0
+    halo_base: int = HALO_BASE
+    run_table: tuple[tuple[float, ...], ...] = ()
 
     @property
     def arf(self) -> float:
@@ -163,14 +188,15 @@ class LayerStats:
         return sum(1 for c in self.pair_counts if c)
 
     @cached_property
-    def _arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Pair counts, presence levels and log halo levels as arrays (cached)."""
+    def _arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Pair counts, presence levels, log halo and log harmonic halo levels (cached)."""
         return (
             np.array(self.pair_counts, dtype=np.float64),
             np.array(self.presence, dtype=np.float64).reshape(len(self.presence), -1)
             if self.presence
             else np.zeros((0, self.volume)),
             np.log(np.maximum(np.array(self.halo, dtype=np.float64), 1e-12)),
+            np.log(np.maximum(np.array(self.halo_harmonic, dtype=np.float64), 1e-12)),
         )
 
 
@@ -198,29 +224,42 @@ def _kmap_stats(kmap: KernelMap) -> dict:
         K, M = kmap.volume, kmap.n_out
         counts = np.count_nonzero(kmap.table >= 0, axis=1)
         halo = [kmap.n_pairs / M] if M else []
+        harmonic = list(halo)
         presence = [tuple(float(c) / M for c in counts)] if M else []
-        T = HALO_BASE
+        runs_at = [tuple(kmap.n_pairs / M * r for r in RUN_MINS)] if M else []
+        step = 2 if kmap.n_pairs <= FINE_HALO_PAIRS else HALO_BASE
+        T = step
         if M >= T:
             base = _sorted_pairs(kmap)
             k, o = base["k"], base["o"]
         while T <= min(M, HALO_MAX):
             full = M // T
-            halo.append(float(_tile_inputs(kmap, T)[:full].mean()))
+            inputs = _tile_inputs(kmap, T)[:full]
+            halo.append(float(inputs.mean()))
+            harmonic.append(float(full / (1.0 / np.maximum(inputs, 1)).sum()))
             sel = o < full * T
             cells = np.bincount((o[sel] // T) * K + k[sel], minlength=full * K)
-            present = np.count_nonzero(cells.reshape(full, K), axis=0)
+            cells = cells.reshape(full, K)
+            present = np.count_nonzero(cells, axis=0)
             presence.append(tuple(float(x) / full for x in present))
-            T *= HALO_BASE
+            on = cells > 0
+            runs_at.append(
+                tuple(float(np.where(on, np.maximum(cells, r), 0).sum()) / full for r in RUN_MINS)
+            )
+            T *= step
         runs = 0.0
-        if M >= HALO_BASE:
+        if M >= step:
             i = base["i"]
             starts = np.count_nonzero((k[1:] != k[:-1]) | (i[1:] != i[:-1] + 1)) + 1
             runs = float(starts) / max(len(i), 1)
         out = {
             "pair_counts": tuple(int(c) for c in counts),
             "halo": tuple(halo),
+            "halo_harmonic": tuple(harmonic),
             "presence": tuple(presence),
             "plane_runs": runs,
+            "run_table": tuple(runs_at),
+            "halo_base": step,
             "seconds": time.perf_counter() - t0,
         }
         cache["stats"] = out
@@ -252,8 +291,11 @@ def layer_stats(plan: LayerPlan) -> LayerStats:
         pair_counts=counts,
         macs=n_pairs * plan.cin * cout + n_out * plan.residual_channels * cout,
         halo=ks["halo"],
+        halo_harmonic=ks["halo_harmonic"],
         presence=ks["presence"],
         plane_runs=ks["plane_runs"],
+        halo_base=ks["halo_base"],
+        run_table=ks["run_table"],
     )
 
 
@@ -301,6 +343,7 @@ class TileProfile:
     inputs_max: int
     presence: np.ndarray | None = None
     last: float = 0.0
+    run_table: np.ndarray | None = None
     _runs: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -325,7 +368,11 @@ class TileProfile:
         out = self._runs.get(key)
         if out is None:
             if self.presence is not None:
-                out = np.maximum(self.pairs, run_min * self.presence)
+                # E[max(p, run_min)] over the tiles with a run, p spread around its mean:
+                # a smooth maximum (8-norm) of the conditional mean and the minimum run.
+                pres = np.maximum(self.presence, 1e-12)
+                mean = self.pairs / pres
+                out = pres * (mean**8 + float(run_min) ** 8) ** 0.125 * (self.presence > 0)
             else:
                 out = np.where(self.pairs > 0, np.maximum(self.pairs, run_min), 0)
             self._runs[key] = out
@@ -336,7 +383,14 @@ class TileProfile:
         key = ("c", run_min)
         out = self._runs.get(key)
         if out is None:
-            out = self.run_matrix(run_min).sum(axis=1)
+            if self.run_table is not None:  # measured, interpolated in log(run_min)
+                x = np.log(np.array(RUN_MINS, dtype=np.float64))
+                r = math.log(min(max(run_min, RUN_MINS[0]), RUN_MINS[-1]))
+                out = np.exp(
+                    [np.interp(r, x, np.log(np.maximum(row, 1e-12))) for row in self.run_table]
+                )
+            else:
+                out = self.run_matrix(run_min).sum(axis=1)
             self._runs[key] = out
         return out
 
@@ -355,7 +409,7 @@ class TileProfile:
                 self.runs().sum(axis=1),
                 self.run_cycles(run_min),
             )
-            if not self.exact:
+            if not self.exact and len(self.weight) == 1:
                 out = tuple(float(x[0]) for x in out)
             self._runs[key] = out
         return out
@@ -750,6 +804,52 @@ def _ends(x) -> tuple[float, float]:
     return float(x), float(x)
 
 
+def _weight_groups(stats: LayerStats, sh: _Shape, per_group: int) -> tuple:
+    """How the compiler streams weights: the layer's weight tiles in consumption order
+    (planes with pairs, each ``n_ci`` Cin tiles, then the residual's ``n_cr``) cut into
+    groups of ``per_group`` tiles, one WGT buffer each.
+
+    Returns ``(incidence (G, K) tiles of plane k in group g, residual (G,) tiles, sizes
+    (G,))``.  Cached.
+    """
+    key = (tuple(c > 0 for c in stats.pair_counts), sh.n_ci, sh.n_cr, per_group)
+    out = _GROUPS.get(key)
+    if out is None:
+        K = stats.volume
+        planes = [k for k, c in enumerate(stats.pair_counts) if c]
+        seq = np.array([k for k in planes for _ in range(sh.n_ci)] + [K] * sh.n_cr, dtype=int)
+        g = np.arange(len(seq)) // max(per_group, 1)
+        n_g = int(g.max()) + 1 if len(seq) else 0
+        inc = np.zeros((n_g, K + 1))
+        np.add.at(inc, (g, seq), 1.0)
+        out = (inc[:, :K], inc[:, K], inc.sum(axis=1))
+        if len(_GROUPS) > 256:
+            _GROUPS.clear()
+        _GROUPS[key] = out
+    return out
+
+
+_GROUPS: dict = {}
+
+
+def _group_loads(nbytes) -> float:
+    """LOAD instructions of one contiguous transfer (rows of at most 4095 bytes)."""
+    return 1.0 + (nbytes > _MAX_ROW_BYTES)
+
+
+def _groups_present(prof: TileProfile, inc: np.ndarray, res_in: np.ndarray):
+    """Per tile and weight group: whether the tile uses the group (a probability when
+    estimated: one minus the chance that none of the group's planes has a run)."""
+    if prof.exact:
+        used = (prof.pairs > 0).astype(np.float64) @ (inc.T > 0)
+        return np.where((used > 0) | (res_in[None, :] > 0), 1.0, 0.0)
+    # Planes of a group are present together more often than independently (a tile on a
+    # surface has most of its neighbourhood): the union shrunk by GROUP_CORRELATION.
+    logs = np.log(np.maximum(1.0 - prof.presence, 1e-12)) @ (inc.T > 0)
+    absent = np.exp(GROUP_CORRELATION * logs)
+    return np.where(res_in[None, :] > 0, 1.0, 1.0 - absent)
+
+
 def _cost_tile(
     stats: LayerStats,
     core: _Core,
@@ -784,12 +884,11 @@ def _cost_tile(
         return _infeasible(f"a tile needs {ofm_need} OFM rows, {ofm_cap} available", prof.tiles)
     if int(prof.inputs_max) + T * res >= 1 << RBK_IN_BITS or T >= 1 << RBK_OUT_BITS:
         return _infeasible("tile too large for the rulebook entry fields", prof.tiles)
-    wgt_tiles = core.wgt_tiles
-    per_load = max(1, wgt_tiles // 2)
-    resident_tiles = (stats.planes * sh.n_ci + sh.n_cr) * nco_v
-    if s.weights_resident and resident_tiles > wgt_tiles:
+    seq = stats.planes * sh.n_ci + sh.n_cr  # weight tiles of one Cout tile
+    resident_tiles = seq * nco_v
+    if s.weights_resident and resident_tiles > core.wgt_tiles:
         return _infeasible(
-            f"{resident_tiles} resident weight tiles, WGT holds {wgt_tiles}", prof.tiles
+            f"{resident_tiles} resident weight tiles, WGT holds {core.wgt_tiles}", prof.tiles
         )
     rbk_cap = core.capacity("rbk", db)
     # Per visit (one tile, nco_v Cout tiles): load, compute and store engine cycles.
@@ -801,172 +900,184 @@ def _cost_tile(
     rbk_cyc = chunks * L + core.stream_cycles(4 * E)
     cp = nco_v * (sh.n_ci * runs + res * sh.n_cr * _vmax(m, core.run_min)) + core.start
     mean_row = sum(sh.out_row_cycles) / sh.n_co
-    st = nco_v * (L + m * mean_row)
+    st = nco_v * (L + STORE_SETUP + m * mean_row)
     instr = G + res + chunks + nco_v * (keff * sh.n_ci + sh.n_cr) + nco_v
-    w_tile = core.stream_cycles(sh.tile_bytes)
+    # Bias rows: one buffer, reloaded whenever the Cout tile changes.
+    bias_bytes = cfg.pe_cols * cfg.acc_bits // 8
+    bias_cyc = L + core.stream_cycles(bias_bytes)
+    bias_v = nco_v if (inner and sh.n_co > 1) else 0
+    bias_fixed = passes if not bias_v else 0  # once per pass (Cout tile)
+    instr = instr + bias_v
     if s.weights_resident:
         w_cyc = w_bytes = 0.0
-        wres_loads = passes * (stats.planes + res)
-        wres_cyc = wres_loads * L + passes * resident_tiles * w_tile
-        wres_bytes = passes * resident_tiles * sh.tile_bytes
+        nbytes = resident_tiles * sh.tile_bytes
+        wres_loads = passes * _group_loads(nbytes)
+        wres_cyc = wres_loads * L + passes * core.stream_cycles(nbytes)
+        wres_bytes = passes * nbytes
     else:
-        loads_v = keff * -(-sh.n_ci * nco_v // per_load) + res * -(-sh.n_cr * nco_v // per_load)
-        tiles_v = (keff * sh.n_ci + sh.n_cr) * nco_v
-        w_cyc = loads_v * L + tiles_v * w_tile
-        w_bytes = tiles_v * sh.tile_bytes
-        instr = instr + loads_v
-        wres_loads = wres_cyc = wres_bytes = 0
-    ld = ifm_cyc + rbk_cyc + core.fetch_cycles(instr) + w_cyc
+        per_group = core.capacity("wgt", db) // R
+        inc, res_in, sizes = _weight_groups(stats, sh, per_group)
+        gb = sizes * sh.tile_bytes
+        g_cyc = _group_loads(gb) * L + core.stream_cycles(gb)
+        if nco_v * len(sizes) <= (2 if db else 1):
+            # The groups a visit uses all stay in their WGT buffers: loaded once per pass.
+            w_cyc = w_bytes = 0.0
+            wres_loads = passes * nco_v * float(_group_loads(gb).sum())
+            wres_cyc = passes * nco_v * float(g_cyc.sum())
+            wres_bytes = passes * nco_v * float(gb.sum())
+        else:
+            present = _groups_present(prof, inc, res_in)
+            loads_v = nco_v * (present @ _group_loads(gb))
+            w_cyc = nco_v * (present @ g_cyc)
+            w_bytes = nco_v * (present @ gb)
+            if not isinstance(w, np.ndarray):
+                loads_v, w_cyc, w_bytes = float(loads_v[0]), float(w_cyc[0]), float(w_bytes[0])
+            instr = instr + loads_v
+            wres_loads = wres_cyc = wres_bytes = 0
+    ld = ifm_cyc + rbk_cyc + core.fetch_cycles(instr) + w_cyc + bias_v * bias_cyc
     if engines:
         return ld, cp, st
+    fixed = wres_cyc + bias_fixed * bias_cyc + CONFIG_CYCLES
     if db:
         pipes = passes if (s.weights_resident and passes > 1) else 1
-        steady = passes * _total(w * _vmax(_vmax(ld, cp), st))
+        if prof.exact:
+            steady = passes * _total(w * _vmax(_vmax(ld, cp), st))
+        else:
+            # Tiles vary around the average, so E[max] exceeds the max of the averages, most
+            # when the engines are balanced: a smooth maximum (16-norm) of the averages.
+            steady = passes * _total(w * (ld**16 + cp**16 + st**16) ** (1 / 16))
         drain = _ends(st)[1]
         if prof.last:
-            drain = nco_v * (L + prof.last * mean_row)
-        cycles = steady + pipes * (_ends(ld)[0] + drain + core.depth) + wres_cyc
+            drain = nco_v * (L + STORE_SETUP + prof.last * mean_row)
+        cycles = steady + pipes * (_ends(ld)[0] + drain + core.depth) + fixed
     else:
-        per = (ld - w_cyc) + _vmax(w_cyc, cp) + st + core.depth
-        cycles = passes * _total(w * per) + wres_cyc
+        # One buffer per kind: a tile's loads wait for the previous tile's compute (its
+        # buffers), its compute for its loads; the previous tile's store overlaps the loads.
+        cycles = passes * _total(w * (_vmax(ld, st) + cp + core.depth)) + fixed
     traffic = {
         "ifm": passes * _total(w * ifm_bytes),
         "wgt": passes * _total(w * w_bytes) + wres_bytes,
         "rbk": passes * _total(w * 4 * E),
         "psum": 0.0,
         "ofm": float(stats.n_out * sh.out_bytes),
-        "instr": (passes * _total(w * instr) + wres_loads) * INSTR_BYTES,
+        "bias": (passes * _total(w * bias_v) + bias_fixed) * bias_bytes,
+        "instr": (passes * _total(w * instr) + wres_loads + bias_fixed) * INSTR_BYTES,
     }
     e_max = float(E.max()) if isinstance(E, np.ndarray) else E
     l1 = {
         "ifm": ifm_need,
         "ofm": ofm_need,
         "rbk": int(min(e_max, rbk_cap)),
-        "wgt": (resident_tiles if s.weights_resident else min(per_load * 2, wgt_tiles)) * R,
+        "wgt": (resident_tiles if s.weights_resident else core.capacity("wgt", db) // R) * R,
     }
-    load = passes * _total(w * ld) + wres_cyc
+    load = passes * _total(w * ld) + wres_cyc + bias_fixed * bias_cyc
     comp = passes * _total(w * cp)
     store = passes * _total(w * st)
     return _finish(stats, core, sh, cycles, load, comp, store, traffic, l1, prof.tiles, prof.exact)
 
 
 def _cost_plane(stats: LayerStats, core: _Core, sh: _Shape, s: Schedule, prof: TileProfile):
-    """Weight plane outer: for each Cout tile, plane and Cin tile, all voxel tiles.
-
-    Inputs, rulebook and accumulators stay resident for the whole layer when they fit in
-    all banks of their kind; otherwise inputs are gathered per step (one Cin tile of the
-    plane's pairs), entries loaded per step, partial sums spilled and reloaded per step.
+    """Weight plane outer, as the compiler emits it: for each Cout tile, for each group of
+    weight tiles (one WGT buffer), for each voxel tile, its gathered inputs and rulebook
+    chunks (reused while they stay in their buffers) and the group's runs; the layer's
+    accumulators of one Cout tile stay in one OFM buffer and are stored at the end.
     """
     cfg, L = core.cfg, core.mem.latency
-    R, C, T, db = cfg.pe_rows, cfg.pe_cols, s.tile_outputs, s.double_buffer
-    M, N = stats.n_out, stats.n_in
+    R, T, db = cfg.pe_rows, s.tile_outputs, s.double_buffer
+    M = stats.n_out
     res = 1 if sh.n_cr else 0
-    w, m, p = prof.weight.astype(np.float64), prof.outputs, prof.pairs
-    wcol = w[:, None]
-    act_bytes = R * cfg.act_bits // 8
-    acc_bytes = C * cfg.acc_bits // 8
-    act_row, acc_row = core.row_cycles(act_bytes), core.row_cycles(acc_bytes)
-    in_res = N * sh.n_ci + M * sh.n_cr <= core.words["ifm"] and N + M * res <= 1 << RBK_IN_BITS
-    rbk_res = stats.n_pairs + res * M <= core.words["rbk"]
-    out_res = M <= core.words["ofm"]
-    ifm_cap, ofm_cap, rbk_cap = (core.capacity(k, db) for k in ("ifm", "ofm", "rbk"))
-    p_max = int(p.max()) if p.size else 0
-    t_max = min(T, M)
-    if not in_res and max(p_max, t_max * res) > ifm_cap:
-        need = max(p_max, t_max * res)
+    n_buf = 2 if db else 1
+    w, m, I, G = prof.weight.astype(np.float64), prof.outputs, prof.inputs, prof.gathers
+    ofm_cap = core.capacity("ofm", db)
+    if M > ofm_cap:
         return _infeasible(
-            f"a plane of a tile gathers {need} inputs, {ifm_cap} IFM words available", prof.tiles
+            f"order plane keeps all {M} outputs of a Cout tile in OFM, {ofm_cap} available",
+            prof.tiles,
         )
-    if not out_res and t_max > ofm_cap:
-        return _infeasible(f"a tile needs {t_max} OFM rows, {ofm_cap} available", prof.tiles)
-    if T >= 1 << RBK_OUT_BITS or M >= 1 << RBK_OUT_BITS and out_res:
+    ifm_need = _ifm_need(prof, sh)
+    ifm_cap = core.capacity("ifm", db)
+    if ifm_need > ifm_cap:
+        return _infeasible(
+            f"a tile's inputs need {ifm_need} IFM words, {ifm_cap} available", prof.tiles
+        )
+    if T >= 1 << RBK_OUT_BITS or int(prof.inputs_max) + T * res >= 1 << RBK_IN_BITS:
         return _infeasible("tile too large for the rulebook entry fields", prof.tiles)
-
-    # Per step (voxel tile t, plane k; repeated for every Cin and Cout tile): cycles of the
-    # load, compute and store engines, summed over tiles per plane.  The residual plane is
-    # one more column with m[t] pairs, gathered in one request per tile.
-    cols_p = np.concatenate([p, m[:, None]], axis=1) if res else p
-    ones = np.ones((len(m), 1))
-    runs = np.concatenate([prof.plane_gathers, ones], axis=1) if res else prof.plane_gathers
-    rep = np.array([sh.n_ci] * p.shape[1] + [sh.n_cr] * res, dtype=np.float64)  # Cin tiles
-    on = np.concatenate([prof.runs(), ones], axis=1) if res else prof.runs()
-    cp = prof.run_matrix(core.run_min)
+    rbk_cap = core.capacity("rbk", db)
+    tiles = prof.tiles
+    E = prof.pairs.sum(axis=1) + res * m
+    chunks = np.ceil(E / rbk_cap)
+    # Gathers and rulebook chunks stay in their buffers when the whole layer fits them.
+    ifm_hit = tiles <= n_buf
+    rbk_hit = round(float((w * chunks).sum())) <= n_buf
+    gather = (G + res) * L + I * core.row_cycles(sh.slot_bytes)
+    gather = gather + res * m * core.row_cycles(sh.res_bytes)
+    rbk = chunks * L + core.stream_cycles(4 * E)
+    per_group = core.capacity("wgt", db) // R
+    inc, res_in, sizes = _weight_groups(stats, sh, per_group)
+    n_g = len(sizes)
+    # Per (tile, group): runs of the group's (plane, Cin tile) positions with pairs.
+    runs = prof.run_matrix(core.run_min) @ inc.T  # (n, G)
+    counts = prof.runs() @ inc.T
     if res:
-        cp = np.concatenate([cp, np.maximum(m, core.run_min)[:, None]], axis=1)
-    ld = np.zeros(cols_p.shape)
-    st = np.zeros(cols_p.shape)
-    instr = on.copy()  # COMPUTEs
-    if not in_res:
-        ld += runs * L + cols_p * act_row
-        instr += runs
-    if not rbk_res:
-        chunks = on * np.maximum(1, np.ceil(cols_p / rbk_cap))
-        ld += chunks * L + core.stream_cycles(4 * cols_p)
-        instr += chunks
-    if not out_res:
-        spill = on * (L + m[:, None] * acc_row)
-        ld += spill
-        st += spill
-        instr += 2 * on
-    instr_k = (wcol * instr).sum(axis=0)
-    ld_k = (wcol * ld).sum(axis=0) + core.fetch_cycles(instr_k)
-    cp_k = (wcol * cp).sum(axis=0)
-    st_k = (wcol * st).sum(axis=0)
-    # Weights: each (plane, Cin, Cout) tile loaded once, one LOAD per plane group.
-    wgt_tiles = core.wgt_tiles
-    per_load = max(1, wgt_tiles // 2)
-    w_tile = float(core.stream_cycles(sh.tile_bytes))
-    used = cols_p.sum(axis=0) > 0
-    loads_k = np.ceil(rep / per_load) * used
-    w_k = loads_k * L + rep * w_tile * used
-    w_loads = float(loads_k.sum())
-    if db:
-        group = np.maximum(np.maximum(ld_k + w_k / np.maximum(rep, 1), cp_k), st_k)
-        body = float((rep * group)[used].sum())
-    else:
-        group = ld_k + np.maximum(w_k / np.maximum(rep, 1), cp_k) + st_k
-        body = float((rep * group)[used].sum())
-    if not out_res:
-        # A tile's first step loads no partial sums and its last spills none.
-        body -= float((w * (L + m * acc_row)).sum())
-    # Requantized stores of each Cout tile: once at the end, or per tile at its last step.
-    fin = [L * (1 if out_res else prof.tiles) + M * rc for rc in sh.out_row_cycles]
-    cycles = sh.n_co * (body + core.start + core.depth) + sum(fin)
-    prologue = 0.0
-    traffic = dict.fromkeys(("ifm", "wgt", "rbk", "psum", "ofm", "instr"), 0.0)
-    steps = float((rep * (wcol * cols_p).sum(axis=0)).sum())  # pairs x Cin tiles
-    if in_res:
-        prologue += -(-N // _MAX_ROWS) * L + N * core.row_cycles(sh.slot_bytes)
-        prologue += res * (L + M * core.row_cycles(sh.res_bytes))
-        traffic["ifm"] = N * sh.slot_bytes + M * sh.res_bytes
-    else:
-        traffic["ifm"] = sh.n_co * steps * act_bytes
-    E = stats.n_pairs + res * M
-    if rbk_res:
-        prologue += L + float(core.stream_cycles(4 * E))
-        traffic["rbk"] = 4 * E
-    else:
-        traffic["rbk"] = sh.n_co * 4 * steps
-    if not out_res:
-        steps_t = (on * rep).sum(axis=1)
-        traffic["psum"] = sh.n_co * 2 * float((w * (steps_t - 1) * m).sum()) * acc_bytes
-    traffic["wgt"] = sh.n_co * float(rep[used].sum()) * sh.tile_bytes
-    traffic["ofm"] = M * sh.out_bytes
-    n_instr = sh.n_co * (float((rep * instr_k).sum()) + w_loads) + len(fin) * (
-        1 if out_res else prof.tiles
+        runs = runs + np.maximum(m, core.run_min)[:, None] * res_in[None, :]
+        counts = counts + res_in[None, :]
+    present = _groups_present(prof, inc, res_in)
+    gb = sizes * sh.tile_bytes
+    g_cyc = _group_loads(gb) * L + core.stream_cycles(gb)
+    ld = np.zeros_like(runs)
+    if not ifm_hit:
+        ld += present * gather[:, None]
+    if not rbk_hit:
+        ld += present * rbk[:, None]
+    cp = runs
+    reloads = (0.0 if ifm_hit else G + res) + (0.0 if rbk_hit else chunks)
+    instr = counts + present * np.reshape(reloads * np.ones(len(m)), (-1, 1))
+    ld_g = (w[:, None] * ld).sum(axis=0) + g_cyc + core.fetch_cycles((w[:, None] * instr).sum(0))
+    cp_g = (w[:, None] * cp).sum(axis=0)
+    bias_bytes = cfg.pe_cols * cfg.acc_bits // 8
+    bias_cyc = L + float(core.stream_cycles(bias_bytes))
+    first = (float((w * gather).sum()) if ifm_hit else 0.0) + (
+        float((w * rbk).sum()) if rbk_hit else 0.0
     )
-    traffic["instr"] = n_instr * INSTR_BYTES
-    cycles += prologue
-    load = prologue + sh.n_co * float((rep * ld_k + w_k)[used].sum())
-    comp = sh.n_co * float((rep * cp_k).sum())
-    store = sh.n_co * float((rep * st_k).sum()) + sum(fin)
-    l1 = {
-        "ifm": N * sh.n_ci + M * sh.n_cr if in_res else max(p_max, t_max * res),
-        "ofm": M if out_res else t_max,
-        "rbk": E if rbk_res else min(max(p_max, t_max * res), rbk_cap),
-        "wgt": min(2 * per_load, wgt_tiles) * R,
+    store = [L + STORE_SETUP + M * rc for rc in sh.out_row_cycles]
+    if db:
+        body = float(np.maximum(ld_g, cp_g).sum()) + float(ld_g[0]) if n_g else 0.0
+    else:
+        body = float((ld_g + cp_g).sum())
+    cycles = sh.n_co * (body + bias_cyc + core.start + core.depth) + first + sum(store)
+    cycles += CONFIG_CYCLES
+    n_instr = sh.n_co * (float((w[:, None] * instr).sum()) + n_g * 1.5 + 1 + 1)
+    in_bytes = I * sh.slot_bytes + m * sh.res_bytes
+    uses = sh.n_co * present.sum(axis=1)  # (Cout tile, group) steps that use each tile
+    traffic = {
+        "ifm": float((w * in_bytes * (1 if ifm_hit else uses)).sum()),
+        "wgt": sh.n_co * float(gb.sum()),
+        "rbk": 4.0 * float((w * E * (1 if rbk_hit else uses)).sum()),
+        "psum": 0.0,
+        "ofm": float(M * sh.out_bytes),
+        "bias": sh.n_co * bias_bytes,
+        "instr": n_instr * INSTR_BYTES,
     }
-    return _finish(stats, core, sh, cycles, load, comp, store, traffic, l1, prof.tiles, prof.exact)
+    load = sh.n_co * (float(ld_g.sum()) + bias_cyc) + first
+    l1 = {
+        "ifm": ifm_need,
+        "ofm": M,
+        "rbk": int(min(float(E.max()), rbk_cap)) if len(E) else 0,
+        "wgt": per_group * R,
+    }
+    return _finish(
+        stats,
+        core,
+        sh,
+        cycles,
+        load,
+        sh.n_co * float(cp_g.sum()),
+        sum(store),
+        traffic,
+        l1,
+        tiles,
+        prof.exact,
+    )
 
 
 # --------------------------------------------------------------------------- public API
@@ -984,15 +1095,15 @@ def _core(cfg: ArchConfig, memory: MemoryTiming | None) -> _Core:
 
 
 def _canonical(s: Schedule) -> Schedule:
-    """Plane order ignores ``cout_inner``, ``weights_resident`` (every weight tile is loaded
-    once) and ``pack``: one representative of each."""
-    if s.order == "plane" and (s.cout_inner or not s.weights_resident or s.pack):
-        return Schedule(s.tile_outputs, "plane", False, True, s.double_buffer)
+    """Plane order ignores ``cout_inner`` and ``weights_resident`` (every weight tile is
+    loaded once per Cout tile): one representative of each."""
+    if s.order == "plane" and (s.cout_inner or not s.weights_resident):
+        return Schedule(s.tile_outputs, "plane", False, True, s.double_buffer, s.pack)
     return s
 
 
 def _tile_pack(plan: LayerPlan, sh: _Shape, core: _Core, s: Schedule):
-    """The exact profile of a tile-order schedule, packing tiles when ``s.pack``.
+    """The exact profile of a schedule's voxel tiles, packed when ``s.pack``.
 
     Returns ``(profile, reason)``: the profile, or None and why no tiling fits.
     """
@@ -1021,12 +1132,9 @@ def _evaluate(stats, core, sh, s: Schedule, prof: TileProfile) -> Cost:
 
 def _exact(plan: LayerPlan, stats, core, sh, s: Schedule) -> Cost:
     s = _canonical(s)
-    if s.order == "tile":
-        prof, reason = _tile_pack(plan, sh, core, s)
-        if prof is None:
-            return _infeasible(reason)
-    else:
-        prof = tile_profile(plan.kmap, s.tile_outputs)
+    prof, reason = _tile_pack(plan, sh, core, s)
+    if prof is None:
+        return _infeasible(reason)
     return _evaluate(stats, core, sh, s, prof)
 
 
@@ -1034,9 +1142,9 @@ def tile_bounds(plan: LayerPlan, cfg: ArchConfig, schedule: Schedule) -> np.ndar
     """Output index ranges of the voxel tiles of ``schedule``: ``(n_tiles + 1,)`` int64.
 
     Tile ``j`` computes outputs ``bounds[j]:bounds[j + 1]`` (in the kernel map's output
-    order).  Tiles hold ``tile_outputs`` outputs; with ``pack`` (tile order) they are packed
-    greedily and end early before an output whose inputs would overflow the IFM capacity
-    (the compiler cuts tiles with this function, the cost model measures the same tiles).
+    order).  Tiles hold ``tile_outputs`` outputs; with ``pack`` they are packed greedily
+    and end early before an output whose inputs would overflow the IFM capacity (the
+    compiler cuts tiles with this function, the cost model measures the same tiles).
 
     Raises
     ------
@@ -1050,7 +1158,7 @@ def tile_bounds(plan: LayerPlan, cfg: ArchConfig, schedule: Schedule) -> np.ndar
     s = _canonical(schedule)
     M = plan.kmap.n_out
     plain = np.append(np.arange(0, M, s.tile_outputs, dtype=np.int64), M)
-    if s.order == "plane" or M == 0:
+    if M == 0:
         return plain
     prof, reason = _tile_pack(plan, sh, core, s)
     if prof is None:
@@ -1123,7 +1231,7 @@ def candidates(tile_outputs: int) -> list[Schedule]:
         for inner in (False, True):
             for resident in (True, False):
                 out.append(Schedule(tile_outputs, "tile", inner, resident, db, pack=True))
-        out.append(Schedule(tile_outputs, "plane", False, True, db))
+        out.append(Schedule(tile_outputs, "plane", False, True, db, pack=True))
     return out
 
 
@@ -1179,7 +1287,8 @@ def search(
 # --------------------------------------------------------------------------- the estimate
 #: Below this many tiles the fill and drain of a double-buffered pipeline are worth
 #: balancing against the per-tile overheads (:func:`_pipeline_tile`).
-PIPE_TILES = 16
+PIPE_TILES = 8
+PIPE_BALANCE = True
 #: Without a measured halo curve: a tile of T outputs reads ``T * N/M + (ARF - N/M) *
 #: T**(1 - HALO_BETA)`` inputs (fitted on generated rooms in raster order).
 HALO_BETA = 0.36
@@ -1191,7 +1300,7 @@ GATHER_GROWTH = 0.25
 _PLANE_RUNS = {"submanifold": 0.2, "strided": 0.95, "transposed": 0.4}
 
 
-def _halo_inputs(stats: LayerStats, T: float) -> float:
+def _halo_inputs(stats: LayerStats, T: float, harmonic: bool = False) -> float:
     """Mean distinct inputs of a tile of ``T`` consecutive outputs.
 
     From the measured curve (:attr:`LayerStats.halo`, log-log interpolation; beyond its
@@ -1205,13 +1314,14 @@ def _halo_inputs(stats: LayerStats, T: float) -> float:
     if T >= M:
         return float(N)
     if stats.halo:
-        logs = stats._arrays[2]
-        x = math.log(max(T, 1.0)) / _LOG_BASE
+        logs = stats._arrays[3] if harmonic and stats.halo_harmonic else stats._arrays[2]
+        lb = math.log(stats.halo_base)
+        x = math.log(max(T, 1.0)) / lb
         j = int(x)
         if j + 1 < len(logs):
             f = x - j
             return math.exp(logs[j] + f * (logs[j + 1] - logs[j]))
-        top = _LOG_BASE * (len(logs) - 1)
+        top = lb * (len(logs) - 1)
         f = (math.log(T) - top) / (math.log(M) - top)
         return math.exp(logs[-1] + f * (math.log(max(N, 1)) - logs[-1]))
     a = N / M
@@ -1221,11 +1331,11 @@ def _halo_inputs(stats: LayerStats, T: float) -> float:
 
 def _presence(stats: LayerStats, T: float) -> np.ndarray:
     """Per plane: probability that a tile of ``T`` outputs has a run of it."""
-    counts, levels, _ = stats._arrays
+    counts, levels = stats._arrays[:2]
     lam = counts * (T / max(stats.n_out, 1))
     if not stats.presence:
         return np.where(lam > 0, 1.0 - np.exp(-lam), 0.0)
-    x = math.log(max(T, 1.0)) / _LOG_BASE
+    x = math.log(max(T, 1.0)) / math.log(stats.halo_base)
     j = int(x)
     if j + 1 >= len(levels):
         return np.where(lam > 0, np.maximum(levels[-1], np.minimum(1.0, lam)), 0.0)
@@ -1256,7 +1366,18 @@ def halo_estimate(stats: LayerStats, tile_outputs: float, tiles: float | None = 
         if stats.kind == "submanifold":
             rho *= 1.0 - 1.0 / max(arf, 1.0)
     runs = np.where(pres > 0, np.minimum(lam, pres + rho * lam), 0.0)
+    table = None
+    if stats.run_table:
+        logs = np.log(np.maximum(np.array(stats.run_table), 1e-12))
+        x = math.log(T) / math.log(stats.halo_base)
+        j = min(int(x), len(logs) - 1)
+        if j + 1 < len(logs):
+            row = logs[j] + (x - j) * (logs[j + 1] - logs[j])
+        else:  # beyond the last level: grow with the tile
+            row = logs[-1] + math.log(T / stats.halo_base ** (len(logs) - 1))
+        table = np.exp(row)[None, :]
     return TileProfile(
+        run_table=table,
         tile_outputs=int(math.ceil(T)),
         weight=np.array([M / T if tiles is None else tiles]),
         outputs=np.array([T]),
@@ -1273,13 +1394,16 @@ def _fill_tile(stats: LayerStats, sh: _Shape, cap: int) -> float:
     """Outputs whose estimated inputs fill ``cap`` IFM words: the ``t`` solving
     ``inputs(t) * n_ci + t * n_cr = cap`` on the halo curve (bisection in log t); ``n_out``
     when the whole layer fits, 0 when one output's receptive field (at most ``planes``
-    inputs) may not."""
+    inputs) may not.  A greedy tile ends where *its* inputs fill IFM: tiles of a fixed size
+    over-count it by the spread of their inputs (arithmetic mean), outputs per input over-
+    weight the sparse ones (harmonic mean); ``inputs(t)`` is the geometric mean of the two."""
     if stats.planes * sh.n_ci + sh.n_cr > cap:
         return 0.0
     M = max(stats.n_out, 1)
 
     def need(t: float) -> float:
-        return _halo_inputs(stats, t) * sh.n_ci + t * sh.n_cr
+        inputs = math.sqrt(_halo_inputs(stats, t) * _halo_inputs(stats, t, harmonic=True))
+        return inputs * sh.n_ci + t * sh.n_cr
 
     if need(M) <= cap:
         return float(M)
@@ -1293,22 +1417,71 @@ def _fill_tile(stats: LayerStats, sh: _Shape, cap: int) -> float:
     return math.exp(lo)
 
 
-def _estimate(stats: LayerStats, core: _Core, sh: _Shape, s: Schedule) -> Cost:
-    """Cost of ``s`` from :func:`halo_estimate` (packed tiles at their estimated size)."""
+def _two_rows(stats: LayerStats, T: int, n: float, size: float, last: float) -> TileProfile:
+    """An estimated profile of ``n - 1`` tiles of ``size`` outputs and one of ``last``."""
+    head, tail = halo_estimate(stats, size), halo_estimate(stats, last)
+    rows = {}
+    for name in ("outputs", "inputs", "gathers", "pairs", "plane_gathers", "presence"):
+        rows[name] = np.concatenate([getattr(head, name), getattr(tail, name)])
+    if head.run_table is not None:
+        rows["run_table"] = np.concatenate([head.run_table, tail.run_table])
+    rows["weight"] = np.array([n - 1.0, 1.0])
+    return TileProfile(**{**head.__dict__, **rows, "tile_outputs": T, "_runs": {}})
+
+
+def _estimate(
+    stats: LayerStats, core: _Core, sh: _Shape, s: Schedule, kmap: KernelMap | None = None
+) -> Cost:
+    """Cost of ``s`` from :func:`halo_estimate`.
+
+    Packed tiles have the size whose estimated inputs fill IFM (:func:`_fill_tile`), their
+    count is ``M / size`` (an expectation).  Few tiles make integer effects matter - every
+    tile pays its fixed costs, the last one sets the pipeline's drain: with fewer than
+    :data:`PIPE_TILES` tiles, plain tiles are ``ceil(M / T)`` with an exact remainder, and
+    packed ones are cut exactly when ``kmap`` is given (:func:`pack_bounds` runs once per
+    tile, a few microseconds each), their contents still estimated.
+    """
     s = _canonical(s)
-    T = min(s.tile_outputs, max(stats.n_out, 1))
-    if s.order == "tile" and s.pack:
-        t = min(T, _fill_tile(stats, sh, core.capacity("ifm", s.double_buffer)))
+    M = stats.n_out
+    T = min(s.tile_outputs, max(M, 1))
+    cap = core.capacity("ifm", s.double_buffer)
+    t = float(T)
+    if s.pack:
+        t = min(t, _fill_tile(stats, sh, cap))
         if t == 0:
             return _infeasible("one output's inputs may not fit IFM (estimate)")
-        prof = halo_estimate(stats, t)
+    prof = halo_estimate(stats, t)
+    if t < T:  # packed: no tile reaches T; the IFM check is the packing's job
         prof = TileProfile(**{**prof.__dict__, "tile_outputs": T, "inputs_max": 0, "_runs": {}})
+        if kmap is not None and M < PIPE_TILES * t:
+            key = ("pack", T, sh.n_ci, sh.n_cr, cap, "starts")
+            cache = _kmap_cache(kmap).setdefault("profiles", {})
+            if key not in cache:
+                cache[key] = pack_bounds(kmap, T, sh.n_ci, sh.n_cr, cap)
+            starts = cache[key]
+            if starts is None:
+                return _infeasible("one output's inputs do not fit IFM")
+            n = len(starts)
+            if n > 1:
+                head = float(starts[-1]) / (n - 1)
+                prof = _two_rows(stats, T, n, head, float(M - starts[-1]))
+                prof = TileProfile(**{**prof.__dict__, "inputs_max": 0, "_runs": {}})
+            else:
+                prof = TileProfile(
+                    **{
+                        **halo_estimate(stats, M).__dict__,
+                        "tile_outputs": T,
+                        "inputs_max": 0,
+                        "_runs": {},
+                    }
+                )
     else:
-        prof = halo_estimate(stats, T)
-        t = T
-    M = stats.n_out
-    if t == T and M % T:
-        prof = TileProfile(**{**prof.__dict__, "last": float(M % T), "_runs": {}})
+        q = math.floor(M / t + 1e-9)
+        r = M - q * t
+        if r > 0.5 and q < PIPE_TILES:
+            prof = _two_rows(stats, T, q + 1, t, r)  # the short last tile pays in full
+        elif r > 0.5:
+            prof = TileProfile(**{**prof.__dict__, "last": float(r), "_runs": {}})
     return _evaluate(stats, core, sh, s, prof)
 
 
@@ -1316,9 +1489,8 @@ def _tile_sizes(stats: LayerStats, core: _Core, sh: _Shape, s: Schedule) -> int:
     """The closed-form tile size of a structure (order and flags): 0 when it cannot fit.
 
     Tile order: as many outputs as the OFM capacity holds accumulator rows for (all outputs
-    when fewer); packing ends tiles early where the halo fills IFM.  Plane order: as many
-    outputs as one COMPUTE run may cover - all of them when inputs and accumulators stay
-    resident, otherwise one IFM / OFM capacity.
+    when fewer).  Plane order: all outputs (its accumulators stay in OFM anyway).  Packing
+    then ends tiles early where the halo fills IFM.
     """
     M = stats.n_out
     limit = (1 << RBK_OUT_BITS) - 1
@@ -1326,16 +1498,14 @@ def _tile_sizes(stats: LayerStats, core: _Core, sh: _Shape, s: Schedule) -> int:
         nco_v = sh.n_co if s.cout_inner else 1
         rows = core.capacity("ofm", s.double_buffer) // nco_v
         return min(rows, limit, max(M, 1))
-    t = min(M, limit)
-    if M > core.words["ofm"]:
-        t = min(t, core.capacity("ofm", s.double_buffer))
-    if stats.n_in * sh.n_ci + M * sh.n_cr > core.words["ifm"]:
-        t = min(t, core.capacity("ifm", s.double_buffer))
-    return max(t, 1)
+    return max(min(M, limit), 1)
 
 
 def decide(
-    stats: LayerStats, cfg: ArchConfig, memory: MemoryTiming | None = None
+    stats: LayerStats,
+    cfg: ArchConfig,
+    memory: MemoryTiming | None = None,
+    kmap: KernelMap | None = None,
 ) -> tuple[Schedule, Cost]:
     """The fast decision on statistics alone: ``(schedule, estimated cost)``.
 
@@ -1361,10 +1531,12 @@ def decide(
         for inner in (True, False):
             nco_v = sh.n_co if inner else 1
             if (stats.planes * sh.n_ci + sh.n_cr) * nco_v <= core.wgt_tiles:
-                best = _better(best, stats, core, sh, Schedule(1, "tile", inner, True, db, True))
-            best = _better(best, stats, core, sh, Schedule(1, "tile", inner, False, db, True))
+                s = Schedule(1, "tile", inner, True, db, True)
+                best = _better(best, stats, core, sh, s, kmap)
+            best = _better(best, stats, core, sh, Schedule(1, "tile", inner, False, db, True), kmap)
         if plane:
-            best = _better(best, stats, core, sh, Schedule(1, "plane", False, True, db))
+            s = Schedule(1, "plane", False, True, db, True)
+            best = _better(best, stats, core, sh, s, kmap)
     if best is None:
         raise ConfigError(
             f"layer {stats.name}: L1 is smaller than one tile of this layer on {cfg.name}"
@@ -1372,19 +1544,19 @@ def decide(
     return best
 
 
-def _better(best, stats, core, sh, s: Schedule):
+def _better(best, stats, core, sh, s: Schedule, kmap=None):
     """``best`` or the structure ``s`` at its closed-form tile size, whichever is cheaper."""
     T = _tile_sizes(stats, core, sh, s)
     if T < 1:
         return best
     sizes = [T]
-    if s.double_buffer and s.order == "tile":
+    if s.double_buffer and s.order == "tile" and PIPE_BALANCE:
         t = _pipeline_tile(stats, core, sh, s, T)
         if t:
             sizes.append(t)
     for t in sizes:
         s = Schedule(t, s.order, s.cout_inner, s.weights_resident, s.double_buffer, s.pack)
-        c = _estimate(stats, core, sh, s)
+        c = _estimate(stats, core, sh, s, kmap)
         if c.feasible and (best is None or c.key < best[1].key):
             best = (s, c)
     return best
@@ -1435,4 +1607,4 @@ def choose_schedule(
     Near-zero latency: the statistics are cached per kernel map (:func:`layer_stats`), the
     decision reads only them (a few closed-form cost estimates, no search).
     """
-    return decide(layer_stats(plan), cfg, memory)[0]
+    return decide(layer_stats(plan), cfg, memory, plan.kmap)[0]

@@ -26,9 +26,9 @@ cycle model measures it.  All three read the same fields with the same meaning:
     Alternate banks for IFM/RBK/OFM so that loads and stores overlap compute (tokens
     order them); without it every tile waits for its loads.
 ``pack`` (optional, default False)
-    With ``order="tile"``: outputs are packed into tiles greedily in processing order - a
-    tile ends after ``tile_outputs`` outputs, or earlier, before the output whose inputs
-    would overflow the tile's IFM capacity (one bank with ``double_buffer``, else all).
+    Outputs are packed into tiles greedily in processing order - a tile ends after
+    ``tile_outputs`` outputs, or earlier, before the output whose inputs would overflow the
+    tile's IFM capacity (one bank with ``double_buffer``, else all).
     ``tile_outputs`` is then the largest tile; :func:`accss3d.optimizer.tile_bounds`
     returns the tiles, so the compiler and the cost model cut them identically.  False:
     every tile has ``tile_outputs`` outputs (the last fewer), and a tile that does not fit
