@@ -74,7 +74,8 @@ class Core(wiring.Component):
         )
 
     def elaborate(self, platform):
-        return _build(self.cfg, self.csr, self.axi_read, self.axi_write, self.irq)
+        m, self.blocks = _build(self.cfg, self.csr, self.axi_read, self.axi_write, self.irq)
+        return m
 
 
 class SSpNNA(wiring.Component):
@@ -115,8 +116,11 @@ class SSpNNA(wiring.Component):
         return m
 
 
-def _build(cfg: ArchConfig, csr_bus, read_bus, write_bus, irq) -> Module:
-    """Instantiate and wire every block; connect the external interfaces given."""
+def _build(cfg: ArchConfig, csr_bus, read_bus, write_bus, irq) -> tuple[Module, dict]:
+    """Instantiate and wire every block; connect the external interfaces given.
+
+    Returns the module and the blocks by name (for simulation probes).
+    """
     m = Module()
     m.submodules.csr = csr = CsrSlave(cfg=cfg)
     m.submodules.controller = ctrl = Controller(cfg=cfg)
@@ -213,4 +217,14 @@ def _build(cfg: ArchConfig, csr_bus, read_bus, write_bus, irq) -> Module:
         l1.acc_wdata.eq(comp.acc_wdata),
         comp.bias.eq(l1.bias),
     ]
-    return m
+    blocks = {
+        "csr": csr,
+        "controller": ctrl,
+        "fetch": fetch,
+        "rd_arbiter": arb,
+        "load": load,
+        "compute": comp,
+        "store": store,
+        "l1": l1,
+    }
+    return m, blocks
