@@ -63,8 +63,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Bumped whenever the synthesis script or the report format changes (part of the cache key).
-SCRIPT_VERSION = 2
+#: Bumped when the cached result's format changes (the cache key also covers the script).
+SCRIPT_VERSION = 1
 
 #: The paper's figure: SSpNNA core + 64 KB L1, 16 nm, 1 GHz (arXiv 2011.12669, abstract).
 PAPER_AREA_MM2 = 0.92
@@ -317,7 +317,9 @@ def _script(liberty_rel: list[str], sram: bool, top: str = "sspnna") -> str:
         lines += [f"dfflibmap {libs}", "opt -fast", f"abc {libs} -script {ABC_SCRIPT}", "opt_clean"]
         lines.append(f"tee -q -o stat.json stat -json {libs}")
     else:
-        lines += ["abc -fast", "opt -fast", "tee -q -o stat.json stat -json"]
+        # Enables as muxes: ABC would otherwise map each enable domain separately.
+        lines += ["dffunmap -ce-only", f"abc -script {ABC_SCRIPT}", "opt -fast"]
+        lines.append("tee -q -o stat.json stat -json")
     return "\n".join(lines) + "\n"
 
 
@@ -386,6 +388,24 @@ def _run_yosys(work: str, script: str, timeout: float | None) -> float:
     return time.monotonic() - start
 
 
+def _expand_gzipped(paths: list[str], folder: str) -> tuple[list[str], bool]:
+    """Paths with every ``.gz`` file decompressed into ``folder``; whether any was."""
+    import gzip
+
+    out, expanded = [], False
+    for path in paths:
+        if path.endswith(".gz"):
+            os.makedirs(folder, exist_ok=True)
+            target = os.path.join(folder, os.path.basename(path)[: -len(".gz")])
+            with gzip.open(path, "rb") as src, open(target, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+            out.append(target)
+            expanded = True
+        else:
+            out.append(path)
+    return out, expanded
+
+
 def _liberty_areas(paths) -> dict[str, float]:
     """Cell name -> ``area`` of every cell of the liberty files."""
     areas = {}
@@ -413,7 +433,7 @@ def _synthesize(verilog: str, liberty: list[str], sram: bool, cache_dir: str, ti
             "version": SCRIPT_VERSION,
             "verilog": hashlib.sha256(verilog.encode()).hexdigest(),
             "liberty": [[os.path.basename(p), _file_digest(p)] for p in liberty],
-            "sram": sram,
+            "script": _script([os.path.basename(p) for p in liberty], sram),
         },
         sort_keys=True,
     )
@@ -429,8 +449,15 @@ def _synthesize(verilog: str, liberty: list[str], sram: bool, cache_dir: str, ti
         os.makedirs(work, exist_ok=True)
         with open(os.path.join(work, "design.v"), "w", encoding="utf-8") as fh:
             fh.write(verilog)
-        rel = [os.path.relpath(p, work) for p in liberty]  # yowasp maps /tmp elsewhere
-        seconds = _run_yosys(work, _script(rel, sram), timeout)
+        # YoWASP's Yosys has no zlib: gzipped liberty files are expanded next to the run and
+        # removed after it (never kept, never in the repository).
+        plain, expanded = _expand_gzipped(liberty, os.path.join(work, "liberty.tmp"))
+        rel = [os.path.relpath(p, work) for p in plain]  # yowasp maps /tmp elsewhere
+        try:
+            seconds = _run_yosys(work, _script(rel, sram), timeout)
+        finally:
+            if expanded:
+                shutil.rmtree(os.path.join(work, "liberty.tmp"), ignore_errors=True)
         with open(os.path.join(work, "stat.json"), encoding="utf-8") as fh:
             stat = json.load(fh)
         with open(os.path.join(work, "memories.il"), encoding="utf-8") as fh:
