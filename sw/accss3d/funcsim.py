@@ -1,26 +1,36 @@
 """Owns the functional simulator: a program executed on its memory image, in numpy.
 
 Sequential semantics of docs/architecture.md ("Semantics"): the instructions take effect one
-after the other up to HALT.  LOAD, STORE and FILL run as they come, vectorized over their
-rows.  COMPUTEs are *batched*: consecutive COMPUTEs (with the LOADs in between) are collected
-and run together - one gather of all their rulebook entries and input slots, one batched
-matrix product per run-length bucket, one sequential-semantics scatter into the
-accumulators (a row named twice accumulates twice, a ``first`` entry under ``use_first``
-restarts its row from the bias).  A LOAD that overwrites L1 words a pending COMPUTE still
-has to read first freezes a copy of the old contents (copy on write), so every COMPUTE sees
-L1 exactly as it was at its place in the program.  ``batch=False`` runs each COMPUTE alone
-(the reference the batched path is tested against).
+after the other up to HALT.  The simulator runs them in *batches*, vectorized across
+instructions:
+
+* a LOAD updates L1 at once and appends the new value of every word it touched to the
+  batch's *log* (word, instruction, value);
+* COMPUTE, FILL and STORE are queued; at the end of the batch every word a queued
+  instruction reads - its rulebook entries, input slots, weight rows, the bias - is looked up
+  in the log *as of that instruction* (the last logged write before it, else the value at the
+  batch start), so each one sees L1 exactly as it was at its place in the program;
+* COMPUTEs that read the same rulebook run into the same accumulator rows (the Cin tiles of
+  one weight plane) are fused into one wider matrix product; products are computed with one
+  batched matrix product per (run length, width) bucket;
+* the accumulators are one event-sorted pass per batch: per row, in program order, a
+  contribution adds, a ``first`` entry under ``use_first`` (or a FILL) restarts from the bias,
+  a STORE reads the running value.
+
+A batch ends at SYNC/HALT, before a PSUM load, before a LOAD of external memory that a queued
+STORE writes, and when it grows large.  ``batch=False`` flushes after every instruction (the
+reference the batched path is tested against).
 
 Checks (one-line :class:`~accss3d.errors.ProgramError` naming the instruction):
 
 * legality before the run (:func:`accss3d.isatable.check_legal`), every rulebook entry's
   IFM word and accumulator row as it is read (``L1_RANGE``) - no access leaves its array;
 * token consistency in program order (:func:`accss3d.isatable.check_tokens`);
-* races (``check_races``): vector clocks from the tokens (a wait orders everything its
+* races (``check_races``): vector clocks from the tokens (a wait learns everything its
   signaller had completed - engines complete in order - and SYNC/HALT order everything);
-  every L1 word and every bus word of external memory remembers its last writer and
-  readers, and an access not ordered after a conflicting access of another engine is a
-  race - the tokens fail to guard a buffer reuse, so a decoupled run could differ.
+  every access must be ordered after the last conflicting access of another engine to the
+  same L1 word or bus word of external memory (read after write, write after read), else
+  the tokens fail to guard a buffer reuse and a decoupled run could differ.
 
 # Ref: docs/architecture.md, "Semantics" and "Legality".
 """
@@ -53,7 +63,9 @@ from .quant import Requant, wrap
 __all__ = ["RunResult", "FuncSim", "run_program", "read_tensor", "accumulate", "knowledge"]
 
 _LOAD, _COMPUTE, _STORE = int(Engine.LOAD), int(Engine.COMPUTE), int(Engine.STORE)
-_MAX_BATCH_PAIRS = 1 << 19
+_MAX_BATCH_PAIRS = 1 << 18
+_MAX_BATCH_LOADS = 1 << 14
+_SHIFT = 20  # event position = instruction << _SHIFT | index within it
 
 
 @dataclass(eq=False)
@@ -98,6 +110,14 @@ def _bytes_to_lanes(data: np.ndarray, nbytes: int, lanes: int) -> np.ndarray:
     return wrap(full.view("<i8").reshape(len(data), lanes), 8 * nbytes)
 
 
+def _ranges(starts: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Concatenated ``arange(start, start + length)``: (values, owner index of each)."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    owner = np.repeat(np.arange(len(lengths)), lengths)
+    within = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return np.asarray(starts, dtype=np.int64)[owner] + within, owner
+
+
 def accumulate(ofm, rows, prod, reset, bias, acc_bits) -> None:
     """Sequential accumulation of products into accumulator rows (in place).
 
@@ -108,25 +128,45 @@ def accumulate(ofm, rows, prod, reset, bias, acc_bits) -> None:
     n = len(rows)
     if not n:
         return
-    bias = np.broadcast_to(bias, prod.shape)
-    order = np.argsort(rows, kind="stable")
-    r_s = rows[order]
-    start = np.ones(n, dtype=bool)
-    start[1:] = r_s[1:] != r_s[:-1]
-    if start.all():  # distinct rows: one vectorized update
-        base = np.where(reset[:, None], bias, ofm[rows])
-        ofm[rows] = wrap(base + prod, acc_bits)
-        return
-    seg = np.cumsum(start) - 1
-    starts = np.flatnonzero(start)
-    pos = np.arange(n)
-    last = np.maximum.reduceat(np.where(reset[order], pos, -1), starts)
-    keep = pos >= last[seg]
-    sums = np.add.reduceat(np.where(keep[:, None], prod[order], 0), starts, axis=0)
-    urows = r_s[starts]
-    reset_bias = bias[order][np.maximum(last, 0)]
-    base = np.where((last >= 0)[:, None], reset_bias, ofm[urows])
-    ofm[urows] = wrap(base + sums, acc_bits)
+    pos = np.arange(n, dtype=np.int64)
+    final, _ = _events(
+        ofm,
+        rows,
+        pos,
+        np.asarray(prod, np.int64),
+        reset,
+        np.zeros(n, bool),
+        np.broadcast_to(bias, (n, ofm.shape[1])),
+    )
+    ofm[final[0]] = wrap(final[1], acc_bits)
+
+
+def _events(ofm, rows, pos, prod, reset, read, bias):
+    """Evaluate accumulator events in program order, per row.
+
+    Each event ``e`` touches row ``rows[e]`` at position ``pos[e]``: a reset sets the row to
+    ``bias[e] + prod[e]``, a contribution adds ``prod[e]``, a read (``read[e]``, prod 0)
+    observes the running value.  Returns ``((rows touched, final values), values at every
+    event in the input order)``.
+    """
+    order = np.lexsort((pos, rows))
+    r = rows[order]
+    n = len(r)
+    new_row = np.ones(n, dtype=bool)
+    new_row[1:] = r[1:] != r[:-1]
+    rs = reset[order]
+    epoch_start = new_row | rs
+    epoch = np.cumsum(epoch_start) - 1
+    starts = np.flatnonzero(epoch_start)
+    csum = np.cumsum(prod[order], axis=0)
+    before = np.zeros_like(csum[:1]).repeat(len(starts), axis=0)
+    before[1:] = csum[starts[1:] - 1]
+    base = np.where(rs[starts][:, None], bias[order][starts], ofm[r[starts]])
+    values = base[epoch] + csum - before[epoch]
+    last = np.flatnonzero(np.append(new_row[1:], True))
+    out = np.empty_like(values)
+    out[order] = values
+    return (r[last], values[last]), out
 
 
 def knowledge(table: np.ndarray, end: int) -> np.ndarray:
@@ -148,11 +188,11 @@ def knowledge(table: np.ndarray, end: int) -> np.ndarray:
     event = barrier.copy()
     for name in wait_cols:
         event |= wait_cols[name] | sig_cols[name]
-    # Last instruction of each engine at or before n (for barriers).
     last = np.full((3, n), -1, dtype=np.int64)
     idx = np.arange(n)
     for e in range(3):
-        last[e] = np.maximum.accumulate(np.where(eng == e, idx, -1)) if n else last[e]
+        if n:
+            last[e] = np.maximum.accumulate(np.where(eng == e, idx, -1))
     cur = [[-1, -1, -1] for _ in range(3)]
     queues = {name: deque() for name in wait_cols}
     pos = {e: [] for e in range(3)}
@@ -197,37 +237,104 @@ def knowledge(table: np.ndarray, end: int) -> np.ndarray:
     return K
 
 
-class _Kind:
-    """One L1 kind written by LOADs and read by COMPUTEs: live bytes, versions, shadows."""
+class _Mem:
+    """One L1 kind written by LOADs: words at the batch start, the batch's LOADs, their log.
+
+    LOADs are queued; at the end of a batch :meth:`settle` resolves them at byte level
+    (later LOADs win, bytes beyond ``row_bytes`` keep their value) into a log of the full
+    value of every word each LOAD touched, which :meth:`lookup` searches.
+    """
 
     def __init__(self, name: str, words: int, word_bytes: int):
         self.name = name
         self.words = words
         self.word_bytes = word_bytes
-        self.data = np.zeros(words * word_bytes, dtype=np.uint8)
+        self.data = np.zeros((words, word_bytes), dtype=np.uint8)
         self.lw = np.full(words, -1, dtype=np.int64)  # last LOAD writing each word
-        self.cr = np.full(words, -1, dtype=np.int64)  # last COMPUTE reading it (flushed)
-        self.version = 0
-        self.referenced = False  # a pending COMPUTE reads the live version
-        self.snaps: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self.cr = np.full(words, -1, dtype=np.int64)  # last COMPUTE reading it (settled)
+        self.loads: list[int] = []
+        self._empty_log()
 
-    def before_write(self):
-        """Copy on write: freeze the live contents if a pending COMPUTE reads them."""
-        if self.referenced:
-            self.snaps[self.version] = (self.data.copy(), self.lw.copy())
-            self.referenced = False
-        self.version += 1
+    def _empty_log(self):
+        self.log_key = np.zeros(0, np.int64)
+        self.log_w = np.zeros(0, np.int64)
+        self.log_n = np.zeros(0, np.int64)
+        self.log_v = np.zeros((0, self.word_bytes), np.uint8)
 
-    def stacks(self, versions: np.ndarray):
-        """``(data, last-writer)`` stacked over the versions used, and each one's index."""
-        uniq, inv = np.unique(versions, return_inverse=True)
-        data = [self.snaps[v][0] if v in self.snaps else self.data for v in uniq.tolist()]
-        lw = [self.snaps[v][1] if v in self.snaps else self.lw for v in uniq.tolist()]
-        return np.stack(data), np.stack(lw), inv
+    def settle(self, f: dict, mem: np.ndarray):
+        """Resolve the queued LOADs into the log; returns (words, writer) of every entry."""
+        if not self.loads:
+            self._empty_log()
+            return self.log_w, self.log_n
+        n = np.array(self.loads, dtype=np.int64)
+        wb = self.word_bytes
+        rows, rb = f["rows"][n], f["row_bytes"][n]
+        r_idx, owner = _ranges(np.zeros(len(n), np.int64), rows)
+        w0 = f["l1_addr"][n][owner] + r_idx * f["l1_stride"][n][owner]
+        src0 = f["ext_addr"][n][owner] + r_idx * f["ext_stride"][n][owner]
+        row_rb = rb[owner]
+        k, row_of = _ranges(np.zeros(len(owner), np.int64), -(-row_rb // wb))
+        w = w0[row_of] + k  # every word written, in program order per word
+        who = n[owner][row_of]
+        src = src0[row_of] + k * wb
+        nbytes = np.minimum(wb, row_rb[row_of] - k * wb)
+        partial = nbytes < wb
+        logs = []
+        if partial.any():
+            # Words with a partial write: resolve their writes byte by byte.
+            pw_set = np.unique(w[partial])
+            sel = np.isin(w, pw_set)
+            logs.append(self._bytes(w[sel], who[sel], src[sel], nbytes[sel], mem))
+            w, who, src = w[~sel], who[~sel], src[~sel]
+        if len(w):
+            values = mem[src[:, None] + np.arange(wb)]
+            logs.append(((w << 31) | who, w, who, values))
+        key = np.concatenate([x[0] for x in logs])
+        order = np.argsort(key, kind="stable")
+        self.log_key = key[order]
+        self.log_w = np.concatenate([x[1] for x in logs])[order]
+        self.log_n = np.concatenate([x[2] for x in logs])[order]
+        self.log_v = np.concatenate([x[3] for x in logs])[order]
+        self.loads = []
+        return self.log_w, self.log_n
 
-    def clear(self):
-        self.snaps.clear()
-        self.referenced = False
+    def _bytes(self, w, who, src, nbytes, mem):
+        """Full values of words after partial writes (later writes win, other bytes keep)."""
+        wb = self.word_bytes
+        within, of = _ranges(np.zeros(len(w), np.int64), nbytes)
+        dst = w[of] * wb + within
+        key = (dst << 31) | who[of]
+        vals = mem[src[of] + within]
+        order = np.argsort(key, kind="stable")
+        key, vals = key[order], vals[order]
+        pair = np.unique((w << 31) | who)
+        pw, pn = pair >> 31, pair & ((1 << 31) - 1)
+        qbyte = (pw * wb)[:, None] + np.arange(wb)
+        i = np.searchsorted(key, (qbyte << 31) | pn[:, None], side="right") - 1
+        hit = i >= 0
+        hit[hit] = (key[i[hit]] >> 31) == qbyte[hit]
+        values = np.where(hit, vals[np.maximum(i, 0)], self.data.reshape(-1)[qbyte])
+        return pair, pw, pn, values.astype(np.uint8)
+
+    def lookup(self, words: np.ndarray, at: np.ndarray):
+        """Value and last writer of each word as it was when instruction ``at`` ran."""
+        if not len(self.log_key):
+            return self.data[words], self.lw[words]
+        i = np.searchsorted(self.log_key, (words << 31) | at) - 1
+        ok = i >= 0
+        ok[ok] = self.log_w[i[ok]] == words[ok]
+        j = np.maximum(i, 0)
+        values = np.where(ok[:, None], self.log_v[j], self.data[words])
+        writer = np.where(ok, self.log_n[j], self.lw[words])
+        return values, writer
+
+    def commit(self):
+        """Apply the log: words and last writers as at the end of the batch."""
+        if len(self.log_key):
+            last = np.append(self.log_w[1:] != self.log_w[:-1], True)
+            self.data[self.log_w[last]] = self.log_v[last]
+            self.lw[self.log_w[last]] = self.log_n[last]
+        self._empty_log()
 
 
 class FuncSim:
@@ -237,9 +344,9 @@ class FuncSim:
     ----------
     program : Program
     check_races : bool
-        Track the last writer/readers of every word and raise on unguarded reuse.
+        Check that the tokens order every conflicting access (races).
     batch : bool
-        Run COMPUTEs in batches (default) or one at a time (the reference).
+        Run in large batches (default) or flush after every instruction (the reference).
     """
 
     def __init__(self, program: Program, *, check_races: bool = True, batch: bool = True):
@@ -250,18 +357,20 @@ class FuncSim:
         self.batch = batch
         self.R, self.C = cfg.pe_rows, cfg.pe_cols
         self.ab, self.wb, self.accb = cfg.act_bits // 8, cfg.weight_bits // 8, cfg.acc_bits // 8
-        self.k = {n: _Kind(n, cfg.words(n), cfg.word_bytes(n)) for n in ("ifm", "wgt", "rbk")}
-        self.bias = _Kind("bias", 1, self.C * 8)  # int64 lanes
+        self.m = {n: _Mem(n, cfg.words(n), cfg.word_bytes(n)) for n in ("ifm", "wgt", "rbk")}
+        self.m["bias"] = _Mem("bias", 1, self.C * self.accb)  # one accumulator row
         self.ofm = np.zeros((cfg.words("ofm"), self.C), dtype=np.int64)
-        self.ow = np.full(cfg.words("ofm"), -1, dtype=np.int64)  # last writer
+        self.ow = np.full(cfg.words("ofm"), -1, dtype=np.int64)  # last writer of each row
         self.ow_eng = np.full(cfg.words("ofm"), _COMPUTE, dtype=np.int64)
-        self.os = np.full(cfg.words("ofm"), -1, dtype=np.int64)  # last STORE reader
+        self.os = np.full(cfg.words("ofm"), -1, dtype=np.int64)  # last STORE reading it
         self.requant = (1, 0, 0)  # before the first CONFIG: the identity
         self._rq_cache: dict = {}
-        exact32 = cfg.act_bits + cfg.weight_bits - 2 + int(np.ceil(np.log2(self.R))) < 24
+        exact32 = cfg.act_bits + cfg.weight_bits - 2 + int(np.ceil(np.log2(self.R * 64))) < 24
         self.fdt = np.float32 if exact32 else np.float64
-        self.pending: list[tuple] = []
-        self.pending_pairs = 0
+        self.queue: list[tuple] = []  # ("c", a, b) / ("s", n, requant) / ("f", n)
+        self.queued_pairs = 0
+        self.queued_loads = 0
+        self.pending_dram = None
         self.counters = {
             "instructions": {},
             "macs": 0,
@@ -277,9 +386,16 @@ class FuncSim:
 
     def _race(self, n, verb, obj, rel, other):
         raise ProgramError(
-            f"instruction {n}: {self._name(n)} {verb} {obj} {rel} instruction {int(other)} "
-            f"({self._name(int(other))}) with no token ordering them (race)"
+            f"instruction {int(n)}: {self._name(int(n))} {verb} {obj} {rel} instruction "
+            f"{int(other)} ({self._name(int(other))}) with no token ordering them (race)"
         )
+
+    def _check(self, bad, who, verb, objs, rel, other):
+        """Raise for the first (in program order) True of ``bad`` (``who``: instructions)."""
+        if bad.any():
+            cand = np.flatnonzero(bad)
+            i = cand[np.argmin(who[cand])] if np.ndim(who) else cand[0]
+            self._race(who[i] if np.ndim(who) else who, verb, objs(i), rel, other[i])
 
     # ------------------------------------------------------------------ run
     def run(self) -> RunResult:
@@ -293,33 +409,77 @@ class FuncSim:
         self.f = {name: table[:end, col] for name, col in COL.items()}
         self.mem = p.memory()
         self.K = knowledge(table, end) if self.check_races else None
+        B = self.cfg.bus_bytes
+        self.pending_dram = np.zeros(self.mem.size // B + 1, dtype=bool)
         if self.check_races:
-            n = self.mem.size // self.cfg.bus_bytes + 1
-            self.dram_w = np.full(n, -1, dtype=np.int64)  # last STORE writing a bus word
-            self.dram_r = np.full(n, -1, dtype=np.int64)  # last LOAD reading it
+            self.dram_w = np.full(self.mem.size // B + 1, -1, dtype=np.int64)
+            self.dram_r = np.full(self.mem.size // B + 1, -1, dtype=np.int64)
         ops = self.f["op"]
         counts = np.bincount(ops, minlength=256)
         self.counters["instructions"] = {op.name: int(counts[op]) for op in Op if counts[op]}
-        other = np.flatnonzero(ops != int(Op.COMPUTE)).tolist()
-        rows = table[:end].tolist()
+        other = np.flatnonzero(ops != int(Op.COMPUTE))
+        pairs = np.concatenate([[0], np.cumsum(self.f["pairs"] * (ops == int(Op.COMPUTE)))])
+        # External bus-word interval each LOAD/STORE touches (a conservative hazard check).
+        B = self.cfg.bus_bytes
+        per = np.where(self.f["sub"] == int(StoreMode.RAW), self.accb, self.ab)
+        nbytes = np.where(ops == int(Op.LOAD), self.f["row_bytes"], self.f["channels"] * per)
+        lo = self.f["ext_addr"] // B
+        hi = (
+            self.f["ext_addr"]
+            + np.maximum(self.f["rows"] - 1, 0) * self.f["ext_stride"]
+            + nbytes
+            - 1
+        ) // B
+        kinds = {
+            int(k): self.m["bias" if k is Kind.BIAS else KIND_L1[k]]
+            for k in Kind
+            if k is not Kind.PSUM
+        }
         prev = -1
-        for i in other:
+        for i, op, sub, lo_i, hi_i in zip(
+            other.tolist(),
+            ops[other].tolist(),
+            self.f["sub"][other].tolist(),
+            lo[other].tolist(),
+            hi[other].tolist(),
+            strict=True,
+        ):
             if i > prev + 1:
-                self._queue(prev + 1, i)
+                if self.batch:
+                    self.queue.append(("c", prev + 1, i))
+                else:  # the reference: one COMPUTE at a time
+                    for k in range(prev + 1, i):
+                        self.queue.append(("c", k, k + 1))
+                        self._flush()
+                self.queued_pairs += int(pairs[i] - pairs[prev + 1])
             prev = i
-            row = rows[i]
-            op = row[0]
             if op == Op.LOAD:
-                self._load(i, row)
+                if self.pending_dram[lo_i : hi_i + 1].any():  # reads what a queued STORE writes
+                    self._flush()
+                if sub == Kind.PSUM:
+                    self._flush()
+                    self._load_psum(i)
+                else:
+                    kinds[sub].loads.append(i)
+                    self.queued_loads += 1
             elif op == Op.STORE:
-                self._flush()
-                self._store(i, row)
+                self.queue.append(("s", i, self.requant))
+                self.pending_dram[lo_i : hi_i + 1] = True
             elif op == Op.FILL:
-                self._flush()
-                self._fill(i, row)
+                self.queue.append(("f", i))
             elif op == Op.CONFIG:
-                self.requant = (row[COL["multiplier"]], row[COL["shift"]], row[COL["relu"]])
+                self.requant = (
+                    int(self.f["multiplier"][i]),
+                    int(self.f["shift"][i]),
+                    int(self.f["relu"][i]),
+                )
             elif op in (Op.SYNC, Op.HALT):
+                self._flush()
+            if (
+                not self.batch
+                or self.queued_pairs > _MAX_BATCH_PAIRS
+                or (self.queued_loads > _MAX_BATCH_LOADS)
+            ):
                 self._flush()
         self._flush()
         result = RunResult(self.mem, counters=self.counters)
@@ -331,62 +491,131 @@ class FuncSim:
         result.seconds = time.perf_counter() - t0
         return result
 
-    # ------------------------------------------------------------------ compute batches
-    def _queue(self, a: int, b: int):
-        """Pend COMPUTEs ``a..b-1`` (they read the live L1 versions)."""
-        uses_bias = bool(self.f["use_first"][a:b].any())
-        for start in range(a, b) if not self.batch else (a,):
-            stop = start + 1 if not self.batch else b
-            vers = (
-                self.k["ifm"].version,
-                self.k["wgt"].version,
-                self.k["rbk"].version,
-                self.bias.version,
-            )
-            self.pending.append((start, stop, vers, {}))
-            for kind in self.k.values():
-                kind.referenced = True
-            if uses_bias:
-                self.bias.referenced = True
-            self.pending_pairs += int(self.f["pairs"][start:stop].sum())
-            if not self.batch or self.pending_pairs > _MAX_BATCH_PAIRS:
-                self._flush()
+    # ------------------------------------------------------------------ LOAD
+    def _settle_loads(self):
+        """Resolve the batch's queued LOADs; check them against external memory and earlier
+        readers; count their bytes."""
+        f, K, B = self.f, self.K, self.cfg.bus_bytes
+        for m in self.m.values():
+            if m.loads and self.check_races:
+                n = np.array(m.loads, dtype=np.int64)
+                rows, rb = f["rows"][n], f["row_bytes"][n]
+                r_idx, owner = _ranges(np.zeros(len(n), np.int64), rows)
+                start = f["ext_addr"][n][owner] + r_idx * f["ext_stride"][n][owner]
+                beats = -(-rb[owner] // B)
+                bus, row_of = _ranges(start // B, beats)
+                who = n[owner][row_of]
+                w = self.dram_w[bus]
+                self._check(
+                    w > K[who, _STORE],
+                    who,
+                    "reads",
+                    lambda i, bus=bus: f"external bus word {int(bus[i])}",
+                    "written by",
+                    w,
+                )
+                np.maximum.at(self.dram_r, bus, who)
+            for ld in m.loads:
+                self.counters["rd_bytes"][Kind(int(f["sub"][ld])).name] += int(
+                    f["rows"][ld] * f["row_bytes"][ld]
+                )
+            words, who = m.settle(f, self.mem)
+            if self.check_races and len(words):
+                cr = m.cr[words]
+                self._check(
+                    cr > K[who, _COMPUTE],
+                    who,
+                    "overwrites",
+                    lambda i, m=m, words=words: f"{m.name.upper()} word {int(words[i])}",
+                    "read by",
+                    cr,
+                )
+        self.queued_loads = 0
 
-    def _pending_arrays(self):
-        ns = np.concatenate([np.arange(a, b) for a, b, _, _ in self.pending])
-        vers = np.concatenate(
-            [np.tile(np.array(v, dtype=np.int64), (b - a, 1)) for a, b, v, _ in self.pending]
-        )
-        return ns, vers
-
-    def _entries(self, ns, vr):
-        """Rulebook words of every pending COMPUTE: (instruction of each entry, entry)."""
+    def _load_psum(self, n):
         f = self.f
-        pairs = f["pairs"][ns]
-        seg = np.repeat(np.arange(len(ns)), pairs)
-        within = np.arange(int(pairs.sum())) - np.repeat(np.cumsum(pairs) - pairs, pairs)
-        word = f["rbk_addr"][ns][seg] + within
-        data, lw, inv = self.k["rbk"].stacks(vr)
-        words = data.view("<u4")
-        ent = words[inv[seg], word].astype(np.int64)
-        return seg, word, ent, (lw, inv)
+        rows, rb = int(f["rows"][n]), int(f["row_bytes"][n])
+        l1, ls = int(f["l1_addr"][n]), int(f["l1_stride"][n])
+        ea, es = int(f["ext_addr"][n]), int(f["ext_stride"][n])
+        self.counters["rd_bytes"]["PSUM"] += rows * rb
+        B = self.cfg.bus_bytes
+        starts = ea + es * np.arange(rows)
+        if self.check_races:
+            bus = (starts[:, None] // B + np.arange(-(-rb // B))).ravel()
+            w = self.dram_w[bus]
+            self._check(
+                w > self.K[n, _STORE],
+                n,
+                "reads",
+                lambda i: f"external bus word {int(bus[i])}",
+                "written by",
+                w,
+            )
+            np.maximum.at(self.dram_r, bus, n)
+        src = self.mem[starts[:, None] + np.arange(rb)]
+        word = self.C * self.accb
+        nw = -(-rb // word)
+        words = (l1 + ls * np.arange(rows)[:, None] + np.arange(nw)).ravel()
+        if self.check_races:
+            K = self.K
+            who = np.full(len(words), n)
+            ow, eng = self.ow[words], self.ow_eng[words]
+            self._check(
+                (ow > K[n, eng]) & (eng != _LOAD),
+                who,
+                "overwrites",
+                lambda i: f"OFM row {int(words[i])}",
+                "written by",
+                ow,
+            )
+            os_ = self.os[words]
+            self._check(
+                os_ > K[n, _STORE],
+                who,
+                "overwrites",
+                lambda i: f"OFM row {int(words[i])}",
+                "read by",
+                os_,
+            )
+            self.ow[words] = n
+            self.ow_eng[words] = _LOAD
+        lo, hi = int(words.min()), int(words.max()) + 1
+        data = _lanes_to_bytes(self.ofm[lo:hi], self.accb).ravel()
+        dst = as_strided(data[(l1 - lo) * word :], shape=(rows, rb), strides=(ls * word, 1))
+        dst[...] = src
+        self.ofm[lo:hi] = _bytes_to_lanes(data, self.accb, self.C)
 
+    # ------------------------------------------------------------------ batches
     def _flush(self):
-        if not self.pending:
-            return
+        if self.queue or self.queued_loads:
+            self._settle_loads()
+        if self.queue:
+            self.counters["batches"] += 1
+            self._run_batch()
+        self.queue, self.queued_pairs = [], 0
+        for m in self.m.values():
+            m.commit()
+        self.pending_dram[:] = False
+
+    def _run_batch(self):
         f, R, C = self.f, self.R, self.C
-        ns, vers = self._pending_arrays()
-        self.pending, self.pending_pairs = [], 0
-        self.counters["batches"] += 1
-        seg, rword, ent, (rbk_lw, rbk_inv) = self._entries(ns, vers[:, 2])
+        comp = [(q[1], q[2]) for q in self.queue if q[0] == "c"]
+        ns = np.concatenate([np.arange(a, b) for a, b in comp]) if comp else np.zeros(0, np.int64)
+        # Rulebook entries of every COMPUTE, as of that COMPUTE.
+        pairs = f["pairs"][ns]
+        rword, seg = _ranges(f["rbk_addr"][ns], pairs)
+        nseg = ns[seg]
+        rb = self.m["rbk"]
+        ent_b, ent_w = rb.lookup(rword, nseg)
+        ent = ent_b.view("<u4").reshape(-1).astype(np.int64)
+        self._ent = ent
         slot = ent & 0xFFFF
         orow = (ent >> 16) & 0x7FFF
         first = (ent >> 31) & 1
-        nseg = ns[seg]
         idx = f["ifm_base"][nseg] + slot * f["ifm_stride"][nseg] + f["ifm_offset"][nseg]
         rows = f["ofm_base"][nseg] + orow
         for arr, limit, what in (
-            (idx, self.k["ifm"].words, "IFM word"),
+            (idx, self.m["ifm"].words, "IFM word"),
             (rows, len(self.ofm), "accumulator row"),
         ):
             bad = arr >= limit
@@ -399,260 +628,303 @@ class FuncSim:
                     f"{int(arr[e])}, beyond the {limit} in L1 (L1_RANGE)"
                 )
         reset = (f["use_first"][nseg] != 0) & (first != 0)
-        ifm_data, ifm_lw, ifm_inv = self.k["ifm"].stacks(vers[:, 0])
-        wgt_data, wgt_lw, wgt_inv = self.k["wgt"].stacks(vers[:, 1])
-        bias_data, bias_lw, bias_inv = self.bias.stacks(vers[:, 3])
-        wa = f["wgt_addr"][ns]
-        wwords = wa[:, None] + np.arange(R)
+        # Weight rows and input slots, as of each COMPUTE.
+        wwords = (f["wgt_addr"][ns][:, None] + np.arange(R)).ravel()
+        wwho = np.repeat(ns, R)
+        w_b, w_w = self.m["wgt"].lookup(wwords, wwho)
+        x_b, x_w = self.m["ifm"].lookup(idx, nseg)
+        bias_need = np.flatnonzero(reset)
+        b_b, b_w = self.m["bias"].lookup(np.zeros(len(bias_need), np.int64), nseg[bias_need])
         if self.check_races:
-            self._check_reads(
-                dict(ns=ns, nseg=nseg, seg=seg, rword=rword, rbk=(rbk_lw, rbk_inv), idx=idx,
-                     ifm=(ifm_lw, ifm_inv), wwords=wwords, wgt=(wgt_lw, wgt_inv), reset=reset,
-                     bias=(bias_lw, bias_inv))
-            )  # fmt: skip
-            self._check_ofm_writes(nseg, rows)
-        # Products: one batched matmul per run-length bucket.
-        ifm_v = ifm_data.view(f"<i{self.ab}").reshape(len(ifm_data), -1, R)
-        x = ifm_v[ifm_inv[seg], idx].astype(self.fdt)
-        wgt_v = wgt_data.view(f"<i{self.wb}").reshape(len(wgt_data), -1, C)
-        w = wgt_v[wgt_inv[:, None], wwords].astype(self.fdt)
-        prod = np.zeros((len(seg), C), dtype=np.int64)
-        pairs = f["pairs"][ns]
-        starts = np.cumsum(pairs) - pairs
-        bucket = np.ceil(np.log2(pairs)).astype(np.int64)
-        for b in np.unique(bucket).tolist():
-            sel = np.flatnonzero(bucket == b)
-            width = 1 << b
-            lane = np.arange(width)
-            take = starts[sel, None] + np.minimum(lane, pairs[sel, None] - 1)
-            out = np.matmul(x[take], w[sel])
-            valid = lane < pairs[sel, None]
-            prod[take[valid]] = out[valid].astype(np.int64)
-        bias_rows = bias_data.view("<i8").reshape(len(bias_data), C)[bias_inv[seg]]
-        accumulate(self.ofm, rows, prod, reset, bias_rows, self.cfg.acc_bits)
+            kl = self.K[:, _LOAD]
+            for writer, who, what, where in (
+                (ent_w, nseg, "RBK word", rword),
+                (x_w, nseg, "IFM word", idx),
+                (w_w, wwho, "WGT word", wwords),
+            ):
+                self._check(
+                    writer > kl[who],
+                    who,
+                    "reads",
+                    lambda i, what=what, where=where: f"{what} {int(where[i])}",
+                    "written by",
+                    writer,
+                )
+            self._check(
+                b_w > kl[nseg[bias_need]],
+                nseg[bias_need],
+                "reads",
+                lambda i: "the bias",
+                "written by",
+                b_w,
+            )
+            self._war_reads(rword, nseg, idx, wwords, wwho, nseg[bias_need])
+        # Products: fuse the COMPUTEs that share a rulebook run and accumulator rows.
+        prod, keep = self._products(ns, pairs, seg, ent, x_b, w_b, rows, reset)
         self.counters["macs"] += len(seg) * R * C
         self.counters["pairs"] += len(seg)
-        for kind in (*self.k.values(), self.bias):
-            kind.clear()
-
-    def _check_reads(self, b: dict):
-        """Every word a pending COMPUTE reads was written by a LOAD it knows of."""
-        ns, nseg, seg, rword, idx, wwords, reset = (
-            b[k] for k in ("ns", "nseg", "seg", "rword", "idx", "wwords", "reset")
-        )
-        (rbk_lw, rbk_inv), (ifm_lw, ifm_inv) = b["rbk"], b["ifm"]
-        (wgt_lw, wgt_inv), (bias_lw, bias_inv) = b["wgt"], b["bias"]
-        kl = self.K[:, _LOAD]
-        checks = (
-            ("RBK word", rbk_lw[rbk_inv[seg], rword], nseg, rword),
-            ("IFM word", ifm_lw[ifm_inv[seg], idx], nseg, idx),
-            (
-                "reads WGT word",
-                wgt_lw[wgt_inv[:, None], wwords].ravel(),
-                np.repeat(ns, self.R),
-                wwords.ravel(),
-            ),
-        )
-        for what, writer, who, where in checks:
-            bad = writer > kl[who]
-            if bad.any():
-                i = int(np.argmax(bad))
-                self._race(int(who[i]), "reads", f"{what} {int(where[i])}", "written by", writer[i])
-        if reset.any():
-            w = bias_lw[bias_inv[seg[reset]], 0]
-            bad = w > kl[nseg[reset]]
-            if bad.any():
-                i = int(np.argmax(bad))
-                self._race(int(nseg[reset][i]), "reads", "the bias", "written by", w[i])
-        ck = {
-            "rbk": (rword, nseg),
-            "ifm": (idx, nseg),
-            "wgt": (wwords.ravel(), np.repeat(ns, self.R)),
-        }
-        for name, (words, who) in ck.items():
-            np.maximum.at(self.k[name].cr, words, who)
-        if reset.any():
-            self.bias.cr[0] = max(int(self.bias.cr[0]), int(nseg[reset].max()))
-
-    def _check_ofm_writes(self, who, rows):
-        """Accumulator rows a COMPUTE/FILL writes: earlier PSUM loads and STOREs are known."""
-        K = self.K
-        for prior, eng, what in (
-            (self.ow[rows], self.ow_eng[rows], "written by"),
-            (self.os[rows], _STORE, "read by"),
-        ):
-            bad = prior > K[who, eng]
-            if bad.any():
-                i = int(np.argmax(bad))
-                self._race(int(who[i]), "writes", f"OFM row {int(rows[i])}", what, prior[i])
-        np.maximum.at(self.ow, rows, who)
-        self.ow_eng[rows] = _COMPUTE
-
-    def _reads_of(self, item, kind: str):
-        """Words of ``kind`` the pending COMPUTEs ``item`` read, and who reads each (cached)."""
-        cache = item[3]
-        if kind not in cache:
-            f = self.f
-            ns = np.arange(item[0], item[1])
-            if kind == "wgt":
-                cache[kind] = (
-                    (f["wgt_addr"][ns][:, None] + np.arange(self.R)).ravel(),
-                    np.repeat(ns, self.R),
-                )
-            else:
-                vr = np.full(len(ns), item[2][2], dtype=np.int64)
-                seg, rword, ent, _ = self._entries(ns, vr)
-                nseg = ns[seg]
-                idx = f["ifm_base"][nseg] + (ent & 0xFFFF) * f["ifm_stride"][nseg]
-                idx = idx + f["ifm_offset"][nseg]
-                first = ((ent >> 31) & 1).astype(bool) & (f["use_first"][nseg] != 0)
-                cache["rbk"] = (rword, nseg)
-                cache["ifm"] = (idx, nseg)
-                cache["bias"] = (np.zeros(int(first.sum()), dtype=np.int64), nseg[first])
-        return cache[kind]
-
-    def _check_pending_war(self, n, kind: str, words: np.ndarray):
-        """A LOAD overwriting words that pending COMPUTEs it does not know of still read."""
-        known = int(self.K[n, _COMPUTE])
-        for item in self.pending:
-            if item[1] - 1 <= known:
+        # Accumulator events: contributions, FILL resets, STORE reads.
+        bias_e = np.zeros((len(seg), C), dtype=np.int64)
+        bias_e[bias_need] = _bytes_to_lanes(b_b, self.accb, C)
+        epos0 = (nseg << _SHIFT) | (rword - f["rbk_addr"][nseg])
+        ev_rows, ev_pos, ev_prod, ev_reset, ev_read, ev_bias, ev_who = (
+            [rows[keep]], [epos0[keep]], [prod[keep]], [reset[keep]],
+            [np.zeros(int(keep.sum()), bool)], [bias_e[keep]], [nseg[keep]],
+        )  # fmt: skip
+        stores = []
+        for q in self.queue:
+            if q[0] == "c":
                 continue
-            reads, who = self._reads_of(item, kind)
-            hit = np.isin(reads, words) & (who > known)
-            if hit.any():
-                i = int(np.argmax(hit))
-                where = f"{kind.upper()} word {int(reads[i])}"
-                self._race(n, "overwrites", where, "read by", who[i])
-
-    # ------------------------------------------------------------------ LOAD / STORE / FILL
-    def _dram(self, n, addrs, nbytes, write):
-        B = self.cfg.bus_bytes
-        words = (np.asarray(addrs)[:, None] // B + np.arange(-(-nbytes // B))).ravel()
-        if write:
-            r = self.dram_r[words]
-            bad = r > self.K[n, _LOAD]
-            if bad.any():
-                i = int(np.argmax(bad))
-                self._race(n, "overwrites", f"external bus word {int(words[i])}", "read by", r[i])
-            self.dram_w[words] = n
-        else:
-            w = self.dram_w[words]
-            bad = w > self.K[n, _STORE]
-            if bad.any():
-                i = int(np.argmax(bad))
-                self._race(n, "reads", f"external bus word {int(words[i])}", "written by", w[i])
-            np.maximum.at(self.dram_r, words, n)
-
-    def _load(self, n, row):
-        sub = Kind(row[COL["sub"]])
-        rows, rb = row[COL["rows"]], row[COL["row_bytes"]]
-        l1, ea = row[COL["l1_addr"]], row[COL["ext_addr"]]
-        es, ls = row[COL["ext_stride"]], row[COL["l1_stride"]]
-        self.counters["rd_bytes"][sub.name] += rows * rb
-        src = as_strided(self.mem[ea:], shape=(rows, rb), strides=(es, 1))
+            n = q[1]
+            r0, cnt = int(f["ofm_row"][n]), int(f["rows"][n])
+            rr = np.arange(r0, r0 + cnt)
+            ev_rows.append(rr)
+            ev_pos.append(np.full(cnt, n << _SHIFT))
+            ev_prod.append(np.zeros((cnt, C), np.int64))
+            ev_who.append(np.full(cnt, n))
+            if q[0] == "f":
+                bv, bw = self.m["bias"].lookup(np.zeros(1, np.int64), np.array([n]))
+                if self.check_races and bw[0] > self.K[n, _LOAD]:
+                    self._race(n, "reads", "the bias", "written by", bw[0])
+                ev_reset.append(np.ones(cnt, bool))
+                ev_read.append(np.zeros(cnt, bool))
+                ev_bias.append(np.repeat(_bytes_to_lanes(bv, self.accb, C), cnt, axis=0))
+            else:
+                ev_reset.append(np.zeros(cnt, bool))
+                ev_read.append(np.ones(cnt, bool))
+                ev_bias.append(np.zeros((cnt, C), np.int64))
+                stores.append((q, sum(len(x) for x in ev_rows[:-1]), cnt))
+        erow = np.concatenate(ev_rows)
+        epos = np.concatenate(ev_pos)
+        ereset = np.concatenate(ev_reset)
+        eread = np.concatenate(ev_read)
+        ewho = np.concatenate(ev_who)
         if self.check_races:
-            self._dram(n, ea + es * np.arange(rows), rb, write=False)
-        if sub is Kind.PSUM:
-            self._flush()
-            self._load_psum(n, row, src)
-            return
-        kind = self.bias if sub is Kind.BIAS else self.k[KIND_L1[sub]]
-        if sub is Kind.BIAS:
-            words = np.zeros(1, dtype=np.int64)
-        else:
-            nw = -(-rb // kind.word_bytes)
-            words = (l1 + ls * np.arange(rows)[:, None] + np.arange(nw)).ravel()
-        if self.check_races:
-            bad = kind.cr[words] > self.K[n, _COMPUTE]
-            if bad.any():
-                i = int(np.argmax(bad))
-                self._race(
-                    n,
+            self._ofm_races(
+                np.concatenate([rows, erow[len(ev_rows[0]) :]]),
+                np.concatenate([epos0, epos[len(ev_rows[0]) :]]),
+                np.concatenate([np.zeros(len(rows), bool), eread[len(ev_rows[0]) :]]),
+                np.concatenate([nseg, ewho[len(ev_rows[0]) :]]),
+            )
+        (frows, fvals), values = _events(
+            self.ofm, erow, epos, np.concatenate(ev_prod), ereset, eread,
+            np.concatenate(ev_bias),
+        )  # fmt: skip
+        self.ofm[frows] = wrap(fvals, self.cfg.acc_bits)
+        values = wrap(values, self.cfg.acc_bits)
+        for q, at, cnt in stores:
+            self._store(q[1], q[2], values[at : at + cnt])
+
+    def _products(self, ns, pairs, seg, ent, x_b, w_b, rows, reset):
+        """Products of every entry, and which entries carry them.
+
+        COMPUTEs that read the same rulebook run into the same accumulator rows (the Cin
+        tiles of a weight plane) are fused: one product ``[x_1 .. x_m] @ [W_1; ..; W_m]`` on
+        the first one's entries - exact when nothing else touches those rows between the
+        first and the last of them (checked; otherwise every COMPUTE stands alone).
+        """
+        R, C = self.R, self.C
+        E = len(seg)
+        if not E:
+            return np.zeros((0, C), np.int64), np.zeros(0, bool)
+        starts = np.cumsum(pairs) - pairs
+        group = self._fusion_groups(ns, pairs, seg, ent, starts)
+        if group is not None and not self._fusion_ok(ns, group, seg, rows, starts):
+            group = None
+        if group is None:
+            group = np.arange(len(ns))
+        xv = x_b.view(f"<i{self.ab}").reshape(E, R)
+        wv = w_b.view(f"<i{self.wb}").reshape(len(ns), R, C)
+        prod = np.zeros((E, C), dtype=np.int64)
+        members = np.bincount(group)
+        by_group = np.argsort(group, kind="stable")  # positions in ns, grouped, in order
+        first_of = np.concatenate([[0], np.cumsum(members)])[:-1]
+        leader = by_group[first_of]
+        gp = pairs[leader]
+        bucket = np.ceil(np.log2(gp)).astype(np.int64)
+        for m_count in np.unique(members).tolist():
+            for b in np.unique(bucket[members == m_count]).tolist():
+                sel = np.flatnonzero((members == m_count) & (bucket == b))
+                width = 1 << b
+                lane = np.arange(width)
+                mpos = by_group[first_of[sel][:, None] + np.arange(m_count)]  # (G, m)
+                take = starts[mpos][:, :, None] + np.minimum(lane, gp[sel][:, None, None] - 1)
+                x = xv[take].astype(self.fdt).transpose(0, 2, 1, 3)
+                x = x.reshape(len(sel), width, m_count * R)
+                w = wv[mpos].astype(self.fdt).reshape(len(sel), m_count * R, C)
+                out = np.matmul(x, w)
+                valid = lane < gp[sel][:, None]
+                prod[take[:, 0, :][valid]] = out[valid].astype(np.int64)
+        is_leader = np.zeros(len(ns), bool)
+        is_leader[leader] = True
+        return prod, is_leader[seg]
+
+    def _fusion_groups(self, ns, pairs, seg, ent, starts):
+        """Group COMPUTEs by (run entries, length, accumulator base); a ``use_first`` one
+        starts a new group.  None when nothing would fuse."""
+        f = self.f
+        E = len(seg)
+        within = np.arange(E) - starts[seg]
+        coef = np.random.default_rng(7).integers(1, 1 << 31, size=(2, int(pairs.max())))
+        low = (ent & 0x7FFFFFFF) + 1
+        h = [np.add.reduceat(low * coef[k][within] % ((1 << 31) - 1), starts) for k in range(2)]
+        key = np.stack([h[0], h[1], pairs, f["ofm_base"][ns]], axis=1)
+        _, gid = np.unique(key, axis=0, return_inverse=True)
+        gid = gid.reshape(-1)
+        if len(np.unique(gid)) == len(ns):
+            return None
+        order = np.lexsort((ns, gid))
+        g_s = gid[order]
+        new = np.ones(len(ns), bool)
+        new[1:] = g_s[1:] != g_s[:-1]
+        new |= f["use_first"][ns][order] != 0
+        group = np.empty(len(ns), np.int64)
+        group[order] = np.cumsum(new) - 1
+        return group
+
+    def _fusion_ok(self, ns, group, seg, rows, starts):
+        """Fusing moves a group's later COMPUTEs onto its first one's position: exact unless
+        a reset (``first`` under ``use_first``, FILL) or a STORE reads one of its rows in
+        between, or a row repeats within the fused run."""
+        members = np.bincount(group)
+        eg = group[seg]
+        multi = members[eg] > 1
+        if not multi.any():
+            return True
+        f = self.f
+        pos = (ns[seg] << _SHIFT) | (np.arange(len(seg)) - starts[seg])
+        within = np.arange(len(seg)) - starts[seg]
+        # Last member of each group: its position of each entry index.
+        last_member = np.zeros(len(members), np.int64)
+        np.maximum.at(last_member, group, ns)
+        # Barriers: resets of single COMPUTEs (leaders' own resets sit at their position),
+        # FILL rows and STORE reads.
+        first = ((self._ent >> 31) & 1).astype(bool) & (f["use_first"][ns[seg]] != 0)
+        b_rows, b_pos = [rows[first]], [pos[first]]
+        for q in self.queue:
+            if q[0] != "c":
+                n = q[1]
+                r0, cnt = int(f["ofm_row"][n]), int(f["rows"][n])
+                b_rows.append(np.arange(r0, r0 + cnt))
+                b_pos.append(np.full(cnt, n << _SHIFT))
+        bkey = np.sort(np.concatenate(b_rows) * (1 << 40) + np.concatenate(b_pos))
+        first_ns = np.full(len(members), np.iinfo(np.int64).max)
+        np.minimum.at(first_ns, group, ns)
+        is_first_member = ns[seg] == first_ns[eg]
+        sel = multi & is_first_member
+        r = rows[sel]
+        lo = r * (1 << 40) + pos[sel]
+        hi = r * (1 << 40) + ((last_member[eg[sel]] << _SHIFT) | within[sel])
+        between = np.searchsorted(bkey, hi) - np.searchsorted(bkey, lo, side="right")
+        if (between > 0).any():
+            return False
+        # Rows distinct within each fused run.
+        key = eg[sel] * (len(self.ofm) + 1) + r
+        return len(np.unique(key)) == len(key)
+
+    # ------------------------------------------------------------------ races
+    def _war_reads(self, rword, rwho, idx, wwords, wwho, bwho):
+        """Reads of queued COMPUTEs vs the LOADs of this batch that overwrote them later."""
+        K = self.K
+        for m, words, who in (
+            (self.m["rbk"], rword, rwho),
+            (self.m["ifm"], idx, rwho),
+            (self.m["wgt"], wwords, wwho),
+            (self.m["bias"], np.zeros(len(bwho), np.int64), bwho),
+        ):
+            lw, ln = m.log_w, m.log_n
+            if len(lw) and len(words):
+                # For each write, the last read of the word before it (reads sorted by key).
+                rkey = words * (1 << 40) + who
+                rkey.sort()
+                i = np.searchsorted(rkey, lw * (1 << 40) + ln) - 1
+                ok = i >= 0
+                ok[ok] = (rkey[i[ok]] >> 40) == lw[ok]
+                reader = np.where(ok, rkey[np.maximum(i, 0)] & ((1 << 40) - 1), -1)
+                self._check(
+                    reader > K[ln, _COMPUTE],
+                    ln,
                     "overwrites",
-                    f"{kind.name.upper()} word {int(words[i])} read by",
-                    kind.cr[words][i],
+                    lambda i, m=m, lw=lw: f"{m.name.upper()} word {int(lw[i])}",
+                    "read by",
+                    reader,
                 )
-            if kind.referenced:
-                self._check_pending_war(n, kind.name, words)
-        kind.before_write()
-        if self.check_races:
-            kind.lw[words] = n
-        if sub is Kind.BIAS:
-            lanes = kind.data.view("<i8")
-            data = _lanes_to_bytes(lanes[None], self.accb)[0]
-            data[:rb] = src[0]
-            kind.data = _bytes_to_lanes(data, self.accb, self.C)[0].astype("<i8").view(np.uint8)
-            return
-        word = kind.word_bytes
-        dst = as_strided(kind.data[l1 * word :], shape=(rows, rb), strides=(ls * word, 1))
-        dst[...] = src
+            if len(words):
+                np.maximum.at(m.cr, words, who)
 
-    def _load_psum(self, n, row, src):
-        rows, rb = row[COL["rows"]], row[COL["row_bytes"]]
-        l1, ls = row[COL["l1_addr"]], row[COL["l1_stride"]]
-        word = self.C * self.accb
-        nw = -(-rb // word)
-        words = (l1 + ls * np.arange(rows)[:, None] + np.arange(nw)).ravel()
-        if self.check_races:
-            K = self.K
-            for arr, eng, what in ((self.ow, None, "written by"), (self.os, _STORE, "read by")):
-                who = arr[words]
-                e = self.ow_eng[words] if eng is None else eng
-                bad = (who > K[n, e]) & (e != _LOAD)
-                if np.any(bad):
-                    i = int(np.argmax(bad))
-                    self._race(n, "overwrites", f"OFM row {int(words[i])}", what, who[i])
-            self.ow[words] = n
-            self.ow_eng[words] = _LOAD
-        lo, hi = int(words.min()), int(words.max()) + 1
-        data = _lanes_to_bytes(self.ofm[lo:hi], self.accb).ravel()
-        dst = as_strided(data[(l1 - lo) * word :], shape=(rows, rb), strides=(ls * word, 1))
-        dst[...] = src
-        self.ofm[lo:hi] = _bytes_to_lanes(data, self.accb, self.C)
+    def _ofm_races(self, erow, epos, eread, ewho):
+        """Accumulator rows: a STORE after the writes it reads, a write after the STOREs
+        (and PSUM loads) before it, in program order."""
+        K = self.K
+        order = np.lexsort((epos, erow))
+        r, rd, who = erow[order], eread[order], ewho[order]
+        n = len(r)
+        new_row = np.ones(n, bool)
+        new_row[1:] = r[1:] != r[:-1]
+        idx = np.arange(n)
+        seg0 = np.maximum.accumulate(np.where(new_row, idx, 0))
+        # Index of the last write / last read strictly before each event, within its row.
+        lw = np.maximum.accumulate(np.where(~rd, idx, -1))
+        ls = np.maximum.accumulate(np.where(rd, idx, -1))
+        lw = np.concatenate([[-1], lw[:-1]])
+        ls = np.concatenate([[-1], ls[:-1]])
+        in_w, in_s = lw >= seg0, ls >= seg0
+        pw = np.where(in_w, who[np.maximum(lw, 0)], self.ow[r])
+        pw_eng = np.where(in_w, _COMPUTE, self.ow_eng[r])
+        ps = np.where(in_s, who[np.maximum(ls, 0)], self.os[r])
+        bad = rd & (pw > K[who, pw_eng])
+        self._check(bad, who, "reads", lambda i: f"OFM row {int(r[i])}", "written by", pw)
+        bad = ~rd & (pw_eng == _LOAD) & (pw > K[who, _LOAD])
+        self._check(bad, who, "writes", lambda i: f"OFM row {int(r[i])}", "written by", pw)
+        bad = ~rd & (ps > K[who, _STORE])
+        self._check(bad, who, "writes", lambda i: f"OFM row {int(r[i])}", "read by", ps)
+        last = np.flatnonzero(np.append(new_row[1:], True))
+        rows = r[last]
+        lw_last = np.maximum.accumulate(np.where(~rd, idx, -1))[last]
+        ls_last = np.maximum.accumulate(np.where(rd, idx, -1))[last]
+        wrote = lw_last >= seg0[last]
+        self.ow[rows[wrote]] = who[lw_last[wrote]]
+        self.ow_eng[rows[wrote]] = _COMPUTE
+        read = ls_last >= seg0[last]
+        self.os[rows[read]] = who[ls_last[read]]
 
-    def _fill(self, n, row):
-        r0, cnt = row[COL["ofm_row"]], row[COL["rows"]]
-        rows = np.arange(r0, r0 + cnt)
-        if self.check_races:
-            w = self.bias.lw[0]
-            if w > self.K[n, _LOAD]:
-                self._race(n, "reads", "the bias", "written by", w)
-            self.bias.cr[0] = n
-            self._check_ofm_writes(np.full(cnt, n), rows)
-        self.ofm[r0 : r0 + cnt] = self.bias.data.view("<i8")
-
-    def _store(self, n, row):
-        r0, cnt = row[COL["ofm_row"]], row[COL["rows"]]
-        ea, es, ch = row[COL["ext_addr"]], row[COL["ext_stride"]], row[COL["channels"]]
-        acc = self.ofm[r0 : r0 + cnt, :ch]
-        if self.check_races:
-            rows = np.arange(r0, r0 + cnt)
-            w = self.ow[rows]
-            bad = w > self.K[n][self.ow_eng[rows]]
-            if bad.any():
-                i = int(np.argmax(bad))
-                self._race(n, "reads", f"OFM row {int(rows[i])}", "written by", w[i])
-            self.os[rows] = n
-        if row[COL["sub"]] == StoreMode.RAW:
+    # ------------------------------------------------------------------ STORE
+    def _store(self, n, requant, acc_rows):
+        f = self.f
+        cnt = int(f["rows"][n])
+        ea, es, ch = int(f["ext_addr"][n]), int(f["ext_stride"][n]), int(f["channels"][n])
+        acc = acc_rows[:, :ch]
+        if f["sub"][n] == StoreMode.RAW:
             data = _lanes_to_bytes(acc, self.accb)
         else:
-            rq = self._rq_cache.get(self.requant)
+            rq = self._rq_cache.get(requant)
             if rq is None:
                 cfg = self.cfg
-                m, s, relu = self.requant
+                m, s, relu = requant
                 rq = Requant(m, s, bool(relu), cfg.act_bits, cfg.requant_mult_bits, cfg.acc_bits)
-                self._rq_cache[self.requant] = rq
+                self._rq_cache[requant] = rq
             data = _lanes_to_bytes(rq.apply(acc), self.ab)
         nbytes = data.shape[1]
+        B = self.cfg.bus_bytes
+        starts = ea + es * np.arange(cnt)
+        bus = (starts[:, None] // B + np.arange(-(-nbytes // B))).ravel()
         if self.check_races:
-            self._dram(n, ea + es * np.arange(cnt), nbytes, write=True)
+            r = self.dram_r[bus]
+            self._check(
+                r > self.K[n, _LOAD],
+                np.full(len(bus), n),
+                "overwrites",
+                lambda i: f"external bus word {int(bus[i])}",
+                "read by",
+                r,
+            )
+            self.dram_w[bus] = n
         self.counters["wr_bytes"] += cnt * nbytes
         if cnt > 1 and es < nbytes:  # overlapping rows: later rows win, in order
             for r in range(cnt):
                 self.mem[ea + r * es : ea + r * es + nbytes] = data[r]
             return
-        dst = as_strided(self.mem[ea:], shape=(cnt, nbytes), strides=(es, 1))
-        dst[...] = data
+        self.mem[starts[:, None] + np.arange(nbytes)] = data
 
 
 def run_program(program: Program, *, check_races: bool = True, batch: bool = True) -> RunResult:

@@ -119,8 +119,12 @@ class Program:
         return len(self.code)
 
     def code_bytes(self) -> bytes:
-        """The encoded instruction stream."""
-        return encode_table(self.code)
+        """The encoded instruction stream (cached: the code table is not modified after)."""
+        cached = getattr(self, "_code_bytes", None)
+        if cached is None or cached[0] is not self.code:
+            cached = (self.code, encode_table(self.code))
+            self._code_bytes = cached
+        return cached[1]
 
     def memory(self) -> np.ndarray:
         """The whole external memory (``mem_bytes`` uint8): code, image, zeros."""
@@ -320,7 +324,7 @@ def _parse(data: bytes, cfg: ArchConfig | None, check_code: bool) -> Program:
         check_legal(table, own, mem_bytes)
         program_end(table)
         check_tokens(table)
-    return Program(
+    prog = Program(
         cfg=own,
         code=table,
         image=image,
@@ -329,6 +333,8 @@ def _parse(data: bytes, cfg: ArchConfig | None, check_code: bool) -> Program:
         manifest=manifest,
         prog_addr=prog_addr,
     )
+    prog._code_bytes = (table, code)
+    return prog
 
 
 def _int(value, what: str) -> int:
