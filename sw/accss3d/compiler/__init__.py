@@ -312,7 +312,7 @@ def compile_plans(
                     "layer %s: schedule %s not compilable (%s)", name, sched.describe(), exc
                 )
         schedules[name] = sched
-        table, est = order_blocks(blocks)
+        table, est = order_blocks(blocks, cfg, timing)
         ops = table[:, COL["op"]]
         counts = {op.name: int(np.count_nonzero(ops == int(op))) for op in Op if (ops == op).any()}
         layers_info.append(

@@ -43,6 +43,9 @@ from .tiles import make_tiles
 __all__ = ["Block", "Pool", "Region", "Content", "LayerEmitter", "NCOL"]
 
 NCOL = len(COLUMNS)
+_OP, _WGT, _RBK, _PAIRS = COL["op"], COL["wgt_addr"], COL["rbk_addr"], COL["pairs"]
+_IFMB, _IFMS, _IFMO = COL["ifm_base"], COL["ifm_stride"], COL["ifm_offset"]
+_OFMB, _UF, _L1 = COL["ofm_base"], COL["use_first"], COL["l1_addr"]
 _MAX_ROW_BYTES = (1 << 12) - 1
 _MAX_STRIDE_WORDS = (1 << 8) - 1
 
@@ -62,7 +65,6 @@ class Block:
 
     engine: int
     rows: np.ndarray
-    cost: np.ndarray
     reads: tuple = ()
     writes: tuple = ()
 
@@ -215,6 +217,8 @@ class LayerEmitter:
         self.ofm = Pool("ofm", 2 if db else 1, cfg.words("ofm"), self.align["ofm"])
         self.rbk = Pool("rbk", 2 if db else 1, cfg.words("rbk"), self.align["rbk"])
         self.bias_pool = Pool("bias", 1, 1, 1)
+        self._templates: dict = {}
+        self._load_cache: dict = {}
         self.tiles = make_tiles(kmap, bounds, residual, self.rbk.cap)
         self.info = LayerInfo(tiles=self.tiles.n_tiles)
         self._check_ofm()
@@ -407,15 +411,18 @@ class LayerEmitter:
             l1_stride=a[:, 5],
         )
 
-    def _load_cost(self, rows: np.ndarray) -> np.ndarray:
-        return self.timing.dma_estimate(rows[:, COL["rows"]], rows[:, COL["row_bytes"]], self.cfg)
+    def _emit(self, engine: Engine, rows: np.ndarray, reads=(), writes=()):
+        self.blocks.append(Block(int(engine), rows, tuple(reads), tuple(writes)))
 
-    def _emit(self, engine: Engine, rows: np.ndarray, cost, reads=(), writes=()):
-        self.blocks.append(
-            Block(
-                int(engine), rows, np.asarray(cost, dtype=np.float64), tuple(reads), tuple(writes)
-            )
-        )
+    def _cached_load(self, key, build, base: int) -> np.ndarray:
+        """LOAD rows built once per content (L1 addresses relative), placed at ``base``."""
+        rows = self._load_cache.get(key)
+        if rows is None:
+            rows = build()
+            self._load_cache[key] = rows
+        rows = rows.copy()
+        rows[:, _L1] += base
+        return rows
 
     # ------------------------------------------------------------------ contents
     def _ensure_bias(self, j: int):
@@ -430,59 +437,63 @@ class LayerEmitter:
                 row_bytes=self.C * self.accb,
                 l1_stride=1,
             )
-            self._emit(Engine.LOAD, rows, self._load_cost(rows), writes=[self.bias_pool.tag(b)])
+            self._emit(Engine.LOAD, rows, writes=[self.bias_pool.tag(b)])
         return self.bias_pool.tag(b)
 
     def _ensure_ifm(self, t: int, ci: int):
         b, hit = self.ifm.ensure(("ifm", t, ci))
         if not hit:
-            parts = []
-            base = self.ifm.base(b)
-            R, ab = self.R, self.ab
-            o0 = int(self.tiles.bounds[t])
-            for r in self.contents[ci].regions:
-                win = self.win_in if r.source == "main" else self.win_res
-                lo = r.i0 * R * ab
-                nbytes = min(win.span - lo, (r.i1 - r.i0) * R * ab)
-                if r.source == "main":
-                    slots = self.tiles.slots[self.tiles.slot_ptr[t] : self.tiles.slot_ptr[t + 1]]
-                    st, ln = _runs(slots)
-                    first = slots[st]
-                    l1 = base + r.base + st * r.stride
-                    ext = win.addr + first * win.row_stride + lo
-                else:
-                    ln = np.array([self.tiles.size(t)])
-                    l1 = np.array([base + r.base])
-                    ext = np.array([win.addr + o0 * win.row_stride + lo])
-                parts.append(
-                    _rows(
-                        len(ln),
-                        Op.LOAD,
-                        int(Kind.IFM),
-                        l1_addr=l1,
-                        rows=ln,
-                        ext_addr=ext,
-                        row_bytes=nbytes,
-                        ext_stride=win.row_stride,
-                        l1_stride=r.stride,
-                    )
-                )
-            rows = np.concatenate(parts)
-            self._emit(Engine.LOAD, rows, self._load_cost(rows), writes=[self.ifm.tag(b)])
+            rows = self._cached_load(
+                ("ifm", t, ci), lambda: self._ifm_rows(t, ci), self.ifm.base(b)
+            )
+            self._emit(Engine.LOAD, rows, writes=[self.ifm.tag(b)])
         return b
+
+    def _ifm_rows(self, t: int, ci: int) -> np.ndarray:
+        """The gather of tile ``t`` for IFM content ``ci`` (one LOAD per run of inputs)."""
+        parts = []
+        R, ab = self.R, self.ab
+        o0 = int(self.tiles.bounds[t])
+        for r in self.contents[ci].regions:
+            win = self.win_in if r.source == "main" else self.win_res
+            lo = r.i0 * R * ab
+            nbytes = min(win.span - lo, (r.i1 - r.i0) * R * ab)
+            if r.source == "main":
+                slots = self.tiles.slots[self.tiles.slot_ptr[t] : self.tiles.slot_ptr[t + 1]]
+                st, ln = _runs(slots)
+                l1 = r.base + st * r.stride
+                ext = win.addr + slots[st] * win.row_stride + lo
+            else:
+                ln = np.array([self.tiles.size(t)])
+                l1 = np.array([r.base])
+                ext = np.array([win.addr + o0 * win.row_stride + lo])
+            parts.append(
+                _rows(
+                    len(ln),
+                    Op.LOAD,
+                    int(Kind.IFM),
+                    l1_addr=l1,
+                    rows=ln,
+                    ext_addr=ext,
+                    row_bytes=nbytes,
+                    ext_stride=win.row_stride,
+                    l1_stride=r.stride,
+                )
+            )
+        return np.concatenate(parts)
 
     def _ensure_rbk(self, t: int, chunk: int):
         b, hit = self.rbk.ensure(("rbk", t, chunk))
         if not hit:
             m = int(self.chunk_first[t]) + chunk
-            rows = self._dma_1d(
-                "rbk",
-                Kind.RBK,
+            rows = self._cached_load(
+                ("rbk", m),
+                lambda: self._dma_1d(
+                    "rbk", Kind.RBK, 0, int(self.chunk_addr[m]), 4 * int(self.chunk_size[m])
+                ),
                 self.rbk.base(b),
-                int(self.chunk_addr[m]),
-                4 * int(self.chunk_size[m]),
             )
-            self._emit(Engine.LOAD, rows, self._load_cost(rows), writes=[self.rbk.tag(b)])
+            self._emit(Engine.LOAD, rows, writes=[self.rbk.tag(b)])
         return b
 
     def _ensure_wgt(self, j: int, p: int):
@@ -496,14 +507,14 @@ class LayerEmitter:
             key = ("wgt", j, int(self.gstart[p]))
         b, hit = self.wgt.ensure(key)
         if not hit:
-            rows = self._dma_1d(
-                "wgt",
-                Kind.WGT,
+            rows = self._cached_load(
+                key,
+                lambda: self._dma_1d(
+                    "wgt", Kind.WGT, 0, self.w_addr + g0 * self.tile_bytes, glen * self.tile_bytes
+                ),
                 self.wgt.base(b),
-                self.w_addr + g0 * self.tile_bytes,
-                glen * self.tile_bytes,
             )
-            self._emit(Engine.LOAD, rows, self._load_cost(rows), writes=[self.wgt.tag(b)])
+            self._emit(Engine.LOAD, rows, writes=[self.wgt.tag(b)])
         return b, g0
 
     # ------------------------------------------------------------------ compute
@@ -512,72 +523,88 @@ class LayerEmitter:
             return
         st, ln = _runs(rows_local)
         rows = _rows(len(st), Op.FILL, ofm_row=ofm_base + rows_local[st], rows=ln)
-        self._emit(Engine.COMPUTE, rows, ln, reads=[bias_tag], writes=[ofm_tag])
+        self._emit(Engine.COMPUTE, rows, reads=[bias_tag], writes=[ofm_tag])
+
+    def _compute_templates(self, ci: int):
+        """COMPUTE rows of IFM content ``ci`` for every part of every tile (buffer bases 0),
+        in program order, with per (tile, chunk) pointers."""
+        tl = self.tiles
+        cols = []
+        for r in self.contents[ci].regions:
+            mine = np.flatnonzero(
+                (tl.part_plane < self.K) if r.source == "main" else (tl.part_plane == self.K)
+            )
+            ni = r.i1 - r.i0
+            part = np.repeat(mine, ni)
+            i = np.tile(np.arange(r.i0, r.i1), len(mine))
+            cols.append(
+                (part, i, np.full(len(part), r.base), np.full(len(part), r.stride), i - r.i0)
+            )
+        part, i, base, stride, off = (np.concatenate(c) for c in zip(*cols, strict=True))
+        order = np.lexsort((i, part))
+        part, i, base, stride, off = part[order], i[order], base[order], stride[order], off[order]
+        pos = self.seqpos[ci, tl.part_plane[part], i]
+        tile = np.searchsorted(tl.part_ptr, part, side="right") - 1
+        nch = int(tl.part_chunk.max()) + 1 if len(tl.part_chunk) else 1
+        key = tile * nch + tl.part_chunk[part]
+        ptr = np.searchsorted(key, np.arange(tl.n_tiles * nch + 1))
+        t = {
+            "rbk_addr": tl.part_start[part],
+            "pairs": tl.part_len[part],
+            "ifm_base": base,
+            "ifm_stride": stride,
+            "ifm_offset": off,
+            "use_first": (i == 0).astype(np.int64),
+            "pos": pos,
+            "gkey": np.zeros(len(pos), np.int64) if self.grouped_over_j else self.gstart[pos],
+        }
+        return t, ptr, nch
 
     def _computes(self, t, ci, chunk, j, ofm_base, ofm_tag, bias_tag, ifm_b, group=None):
         """COMPUTE rows of one chunk of tile ``t`` for IFM content ``ci`` and Cout tile ``j``.
 
         ``group``: (start, length) of sequence positions to restrict to (plane order).
         """
-        tl = self.tiles
-        p0, p1 = int(tl.part_ptr[t]), int(tl.part_ptr[t + 1])
-        sel = np.flatnonzero(tl.part_chunk[p0:p1] == chunk) + p0
-        if not len(sel):
+        if ci not in self._templates:
+            self._templates[ci] = self._compute_templates(ci)
+        tp, ptr, nch = self._templates[ci]
+        a, b = int(ptr[t * nch + chunk]), int(ptr[t * nch + chunk + 1])
+        if a == b:
             return
-        content = self.contents[ci]
-        segs = []
-        for r in content.regions:
-            planes = tl.part_plane[sel]
-            mine = sel[(planes < self.K) if r.source == "main" else (planes == self.K)]
-            if not len(mine):
-                continue
-            ni = r.i1 - r.i0
-            k = np.repeat(tl.part_plane[mine], ni)
-            i = np.tile(np.arange(r.i0, r.i1), len(mine))
-            pos = self.seqpos[ci, k, i]
-            segs.append((r, np.repeat(mine, ni), i, pos))
-        if not segs:
-            return
-        part = np.concatenate([s[1] for s in segs])
-        i = np.concatenate([s[2] for s in segs])
-        pos = np.concatenate([s[3] for s in segs])
-        base = np.concatenate([np.full(len(s[1]), s[0].base) for s in segs])
-        stride = np.concatenate([np.full(len(s[1]), s[0].stride) for s in segs])
-        i0 = np.concatenate([np.full(len(s[1]), s[0].i0) for s in segs])
+        pos = tp["pos"][a:b]
         if group is not None:
-            keep = (pos >= group[0]) & (pos < group[0] + group[1])
-            part, i, pos, base, stride, i0 = (a[keep] for a in (part, i, pos, base, stride, i0))
-            if not len(part):
+            lo = a + int(np.searchsorted(pos, group[0]))
+            hi = a + int(np.searchsorted(pos, group[0] + group[1]))
+            if lo == hi:
                 return
+            a, b = lo, hi
+            pos = tp["pos"][a:b]
         rb = self._ensure_rbk(t, chunk)
         rbk_tag = self.rbk.tag(rb)
         ifm_base = self.ifm.base(ifm_b)
         rbk_base = self.rbk.base(rb)
-        # Split by weight group (consecutive positions share a group).
         L = self.seq_len
-        gkey = np.zeros(len(pos), dtype=np.int64) if self.grouped_over_j else self.gstart[pos]
-        cuts = np.flatnonzero(np.diff(gkey)) + 1
-        for lo, hi in zip(np.append(0, cuts), np.append(cuts, len(pos)), strict=True):
+        gkey = tp["gkey"][a:b]
+        cuts = np.flatnonzero(gkey[1:] != gkey[:-1]) + 1 if len(gkey) > 1 else []
+        bounds = [0, *list(cuts), b - a]
+        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
             wb, g0 = self._ensure_wgt(j, int(pos[lo]))
-            wgt_addr = self.wgt.base(wb) + (pos[lo:hi] + j * L - g0) * self.R
-            use_first = (i[lo:hi] == 0).astype(np.int64)
-            rows = _rows(
-                hi - lo,
-                Op.COMPUTE,
-                wgt_addr=wgt_addr,
-                rbk_addr=rbk_base + tl.part_start[part[lo:hi]],
-                pairs=tl.part_len[part[lo:hi]],
-                ifm_base=ifm_base + base[lo:hi],
-                ifm_stride=stride[lo:hi],
-                ifm_offset=i[lo:hi] - i0[lo:hi],
-                ofm_base=ofm_base,
-                use_first=use_first,
-            )
+            rows = np.zeros((hi - lo, NCOL), dtype=np.int64)
+            rows[:, _OP] = int(Op.COMPUTE)
+            rows[:, _WGT] = self.wgt.base(wb) + (pos[lo:hi] + j * L - g0) * self.R
+            sl = slice(a + lo, a + hi)
+            rows[:, _RBK] = rbk_base + tp["rbk_addr"][sl]
+            rows[:, _PAIRS] = tp["pairs"][sl]
+            rows[:, _IFMB] = ifm_base + tp["ifm_base"][sl]
+            rows[:, _IFMS] = tp["ifm_stride"][sl]
+            rows[:, _IFMO] = tp["ifm_offset"][sl]
+            rows[:, _OFMB] = ofm_base
+            uf = tp["use_first"][sl]
+            rows[:, _UF] = uf
             reads = [self.ifm.tag(ifm_b), rbk_tag, self.wgt.tag(wb)]
-            if use_first.any():
+            if uf.any():
                 reads.append(bias_tag)
-            cost = self.timing.compute_cycles(rows[:, COL["pairs"]], self.cfg)
-            self._emit(Engine.COMPUTE, rows, cost, reads=reads, writes=[ofm_tag])
+            self._emit(Engine.COMPUTE, rows, reads=reads, writes=[ofm_tag])
 
     def _store(self, ofm_row: int, n_rows: int, o0: int, j: int, ofm_tag):
         chans = min(self.C, self.cout - j * self.C)
@@ -593,17 +620,14 @@ class LayerEmitter:
             ext_stride=self.out_stride,
             channels=chans,
         )
-        cost = self.timing.dma_estimate(counts, chans * self.ab, self.cfg) + (
-            self.timing.store_read + self.timing.store_write
-        )
-        self._emit(Engine.STORE, rows, cost, reads=[ofm_tag])
+        self._emit(Engine.STORE, rows, reads=[ofm_tag])
 
     # ------------------------------------------------------------------ loop nests
     def emit(self) -> list[Block]:
         """All blocks of the layer, in a sequentially valid order."""
         rq = self.requant
         cfg_row = _rows(1, Op.CONFIG, multiplier=rq.multiplier, shift=rq.shift, relu=int(rq.relu))
-        self._emit(Engine.STORE, cfg_row, [self.timing.config])
+        self._emit(Engine.STORE, cfg_row)
         if self.tiles.n_tiles == 0:
             return self.blocks
         if self.s.order == "plane":
