@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from accss3d.cli import main
@@ -171,3 +172,27 @@ def test_run_reports_a_mismatch(compiled, tmp_path, capsys):
     prog.save(tmp_path / "p.sspn")
     code, out, _ = run(capsys, "run", tmp_path / "p.sspn")
     assert code == 1 and "DIFFER from the golden model: classifier" in out
+
+
+def test_reordered_levels(tmp_path, capsys):
+    code, out, _ = run(
+        capsys,
+        "compile",
+        "room:3:tiny",
+        "--voxel-size",
+        "0.15",
+        "--network",
+        "unet-tiny",
+        "--config",
+        "small",
+        "--order",
+        "hilbert",
+        "-o",
+        tmp_path / "h",
+        "--json",
+    )
+    assert code == 0 and json.loads(out)["network"] == "unet-tiny"
+    assert load_program(tmp_path / "h").manifest["order"] == "hilbert"
+    perm = np.load(tmp_path / "h" / "golden.npz")["order_s1"]
+    assert np.array_equal(np.sort(perm), np.arange(len(perm)))
+    assert run(capsys, "run", tmp_path / "h")[0] == 0

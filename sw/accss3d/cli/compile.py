@@ -33,7 +33,7 @@ Compiled by `accss3d compile` ({what}, config {config}).
 program.sspn   the program: code, memory image, manifest and config (docs/compiler.md)
 manifest.json  where every tensor lives, per-layer schedules and figures (also inside the program)
 config.json    the architecture config it was compiled for (also inside the program)
-golden.npz     the golden model's output tensors, for checking
+golden.npz     the golden model's output tensors (and order_s<stride> permutations), for checking
 summary.json   per-layer schedules, instruction counts and estimated cycles; compile times
 
 accss3d disasm {dir}        # the program as assembly
@@ -94,8 +94,12 @@ def level_orders(coords, strides, method: str) -> dict:
     return {s: reorder(cm.coords(s), method, stride=s) for s in sorted(set(strides))}
 
 
-def write_program_dir(out: str, result, summary: dict) -> None:
-    """Write a compiled program directory (program, manifest, config, golden, summary)."""
+def write_program_dir(out: str, result, summary: dict, orders: dict | None = None) -> None:
+    """Write a compiled program directory (program, manifest, config, golden, summary).
+
+    ``orders`` (stride -> permutation of the level's raster voxels) go into golden.npz as
+    ``order_s<stride>``: row ``j`` of a tensor of that level is raster voxel ``perm[j]``.
+    """
     os.makedirs(out, exist_ok=True)
     prog = result.program
     prog.save(os.path.join(out, PROGRAM_FILE))
@@ -105,6 +109,7 @@ def write_program_dir(out: str, result, summary: dict) -> None:
     with open(os.path.join(out, "config.json"), "w", encoding="utf-8") as fh:
         fh.write(prog.cfg.to_json())
     golden = {n: result.golden.tensors[n] for n in prog.manifest["outputs"]}
+    golden.update({f"order_s{s}": np.asarray(p) for s, p in (orders or {}).items()})
     np.savez(os.path.join(out, "golden.npz"), **golden)
     with open(os.path.join(out, "summary.json"), "w", encoding="utf-8") as fh:
         json.dump(summary, fh, indent=1, sort_keys=True)
@@ -165,6 +170,7 @@ def run(args) -> int:
                 bar.stop()
         what = {"network": args.network}
     else:
+        orders = None
         if args.order != "raster":
             raise ConfigError("--order applies to --network compiles")
         if args.weights:
@@ -199,7 +205,7 @@ def run(args) -> int:
         ],
         "timing": Timing().__dict__,
     }  # fmt: skip
-    write_program_dir(args.output, result, summary)
+    write_program_dir(args.output, result, summary, orders)
     if args.json:
         dump_json(summary)
     else:
