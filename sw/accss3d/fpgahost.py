@@ -110,6 +110,19 @@ class FpgaHost:
         return bytes(out[:nbytes])
 
     # -------------------------------------------------------------- running
+    def load_program(self, program) -> None:
+        """Write a compiled :class:`accss3d.program.Program`: its code and its image."""
+        self.write_mem(program.prog_addr, program.code_bytes())
+        self.write_mem(program.image_base, program.image)
+
+    def run_program(self, program, *, timeout: float = 60.0, watchdog: int = 0) -> int:
+        """Load, start and wait for a program; return STATUS (bit 1 done, bit 2 error)."""
+        self.load_program(program)
+        self.start(
+            program.prog_addr, program.prog_len, mem_limit=program.mem_bytes, watchdog=watchdog
+        )
+        return self.wait(timeout)
+
     def start(self, prog_addr: int, prog_len: int, *, mem_limit: int, watchdog: int = 0):
         """Set PROG_ADDR, PROG_LEN, MEM_LIMIT, WATCHDOG, clear done/error and start."""
         self.write_csr("PROG_ADDR", prog_addr)

@@ -43,7 +43,9 @@ def run(args) -> int:
     if args.json:
         dump_json(report)
     else:
-        util = ", ".join(f"{k} {v['used']}/{v['total']}" for k, v in report["utilisation"].items())
+        util = ", ".join(
+            f"{k} {v['used']}/{v['total']}" for k, v in report["utilisation"].items() if v["used"]
+        )
         print(f"{args.board}, config {cfg.name}: {report['bitstream']}")
         print(f"utilisation: {util}")
         print(f"Fmax: {report['fmax_mhz']} MHz (board clock {report['clock_mhz']:g} MHz)")
