@@ -42,6 +42,7 @@ from .errors import AccssError, ConfigError, InputError
 
 __all__ = [
     "BLOCKS",
+    "BLOCK_LABELS",
     "GATE_EQUIVALENTS",
     "ABC_SCRIPT",
     "GENERIC_NAND2_UM2",
@@ -440,6 +441,9 @@ def _synthesize(verilog: str, liberty: list[str], sram: bool, cache_dir: str, ti
     key = hashlib.sha256(key_src.encode()).hexdigest()
     work = os.path.join(cache_dir, key)
     result_path = os.path.join(work, "result.json")
+    if os.path.exists(result_path):  # cached: no need to wait for a running synthesis
+        with open(result_path, encoding="utf-8") as fh:
+            return json.load(fh), key, True
     os.makedirs(cache_dir, exist_ok=True)
     with open(os.path.join(cache_dir, _LOCK_NAME), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one synthesis at a time; the same key once
