@@ -84,10 +84,14 @@ class Timing:
         Cycles of a CONFIG.
     token_seen : int
         Cycles from a token's signal to the waiting engine seeing it.
+    fetch_share : float
+        Fraction of a concurrent fetch burst's beats a load burst waits for on the shared
+        read-data channel (round-robin arbitration: about half).
     """
 
     mem_latency: int = 8
     outstanding: int = 4
+    fetch_share: float = 0.25
     fetch_start: int = 2
     load_request: int = 3
     load_signal: int = 2
@@ -101,6 +105,14 @@ class Timing:
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
+            if name == "fetch_share":
+                if (
+                    isinstance(value, bool)
+                    or not isinstance(value, (int, float))
+                    or not (0.0 <= value <= 1.0)
+                ):
+                    raise ConfigError(f"timing fetch_share must be in [0, 1], not {value!r}")
+                continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ConfigError(f"timing {name} must be a non-negative integer, not {value!r}")
         if self.outstanding < 1:
@@ -168,12 +180,43 @@ def _dma_bursts(ext, rows, nbytes, stride, cfg: ArchConfig) -> list[int]:
     return out
 
 
-def _stream(bursts: list[int], first_request: int, latency: int, outstanding: int):
+class _ReadChannel:
+    """Busy intervals of the AXI read-data channel (fetch and load share it in the RTL).
+
+    A load burst that could start at ``t`` takes the first gap of its length at or after
+    ``t`` among the fetch unit's bursts (from the previous pass of :func:`simulate`).
+    """
+
+    def __init__(self, intervals=(), share: float = 1.0):
+        # ``share``: the fraction of a fetch burst a load burst yields to (the arbiter
+        # alternates between the two initiators, so a load waits on average for half).
+        pairs = sorted((a, max(1, round(b * share))) for a, b in intervals)
+        self.starts = [a for a, _ in pairs]
+        self.ends = [a + b for a, b in pairs]
+
+    def place(self, earliest: int, beats: int) -> int:
+        import bisect
+
+        i = bisect.bisect_right(self.ends, earliest)
+        t = earliest
+        while i < len(self.starts) and self.starts[i] < t + beats:
+            t = max(t, self.ends[i])
+            i += 1
+        return t
+
+
+def _stream(
+    bursts: list[int],
+    first_request: int,
+    latency: int,
+    outstanding: int,
+    channel: _ReadChannel | None = None,
+):
     """In-order burst stream: ``(last data beat, number of beats)``.
 
     Requests one per cycle from ``first_request``, at most ``outstanding`` in flight (a slot
     frees when a burst's last beat arrives); data ``latency`` cycles after a request, one beat
-    per cycle, in order.
+    per cycle, in order, around the fetch unit's beats on the shared read ``channel``.
     """
     req = first_request - 1
     end = first_request + latency - 1
@@ -183,6 +226,8 @@ def _stream(bursts: list[int], first_request: int, latency: int, outstanding: in
         if k >= outstanding:
             req = max(req, ends[k - outstanding] + 1)
         start = max(req + latency, end + 1)
+        if channel is not None:
+            start = channel.place(start, b)
         end = start + b - 1
         ends.append(end)
     return end, sum(bursts)
@@ -200,6 +245,7 @@ class CycleReport:
     layers: list = field(default_factory=list)
     trace: np.ndarray | None = None
     seconds: float = 0.0
+    fetch_bursts: list = field(default_factory=list, repr=False)
 
     def to_dict(self) -> dict:
         """Plain-dict form (JSON), without the trace."""
@@ -222,6 +268,32 @@ def simulate(
     *,
     trace: bool = False,
     layers: list | None = None,
+) -> CycleReport:
+    """Cycle-model a program (its instruction table); see :func:`_simulate`.
+
+    The fetch unit and the load engine share the read-data channel: a first pass finds when
+    the fetch unit's bursts return, a second pass lets the load bursts flow around them
+    (the RTL arbitrates the two round-robin; the fetch's bursts are short and paced by
+    dispatch, so the loads are the ones that wait).  On a bus as wide as an instruction the
+    fetch takes one beat per instruction and the second pass changes little.
+    """
+    t0 = time.perf_counter()
+    first = _simulate(code, cfg, timing, trace=False, layers=None, fetch_obstacles=None)
+    report = _simulate(
+        code, cfg, timing, trace=trace, layers=layers, fetch_obstacles=first.fetch_bursts
+    )
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _simulate(
+    code: np.ndarray,
+    cfg: ArchConfig,
+    timing: Timing | None = None,
+    *,
+    trace: bool = False,
+    layers: list | None = None,
+    fetch_obstacles: list | None = None,
 ) -> CycleReport:
     """Cycle-model a program (its instruction table).
 
@@ -289,6 +361,8 @@ def simulate(
     tr = np.zeros((end, 4), dtype=np.int64) if trace else None
     fetch_req = tm.fetch_start - 1
     fetch_last = -1
+    fetch_bursts: list[tuple[int, int]] = []
+    rchan = _ReadChannel(fetch_obstacles, tm.fetch_share) if fetch_obstacles else None
     dispatched_at: list[int] = []
     for n in range(end):
         row = rows[n]
@@ -303,6 +377,7 @@ def simulate(
             fetch_req = req
             first = max(req + L, fetch_last + 1)
             fetch_last = first + min(per_burst, end - n) * beats_per_instr - 1
+            fetch_bursts.append((first, fetch_last - first + 1))
             counters["rd_bytes"] += min(per_burst, end - n) * INSTR_BYTES
             burst_first = first
         ready = burst_first + (n % per_burst + 1) * beats_per_instr
@@ -336,7 +411,7 @@ def simulate(
             bursts = _dma_bursts(
                 row[c["ext_addr"]], row[c["rows"]], nbytes, row[c["ext_stride"]], cfg
             )
-            last, beats = _stream(bursts, a + tm.load_request, L, O)
+            last, beats = _stream(bursts, a + tm.load_request, L, O, rchan)
             done = last + tm.load_signal
             load_free = done + 1
             counters["rd_bytes"] += beats * B
@@ -438,4 +513,5 @@ def simulate(
         layers=per_layer,
         trace=tr,
         seconds=time.perf_counter() - t0,
+        fetch_bursts=fetch_bursts,
     )
