@@ -159,6 +159,10 @@ def simulate(
             }
     cfg = program.cfg
     cycles = max(int(report["cycles"]), 1)
+    from .cyclemodel import Timing
+    from .cyclemodel import simulate as cycle_model
+
+    model = cycle_model(program.code, cfg, Timing(mem_latency=latency))
     error = bool(report["status"] & 0b100)
     report.update(
         {
@@ -175,6 +179,9 @@ def simulate(
             "total_s": time.perf_counter() - t_start,
             "memory_latency": latency,
             "stall_pct": stall_pct,
+            # The cycle model of the same program and memory latency (it has no stalls).
+            "model_cycles": model.cycles,
+            "model_error": (model.cycles - cycles) / cycles,
         }
     )
     return report

@@ -52,6 +52,9 @@ def scene_size(simulator: str, slow_ok: bool = False) -> int:
 
 def check(report):
     assert report["done"] and not report["error"], report
+    if report["stall_pct"] == 0 and not report.get("reset"):
+        # The cycle model agrees with the RTL's own cycle counter (docs/rtl.md, "Cycle model").
+        assert abs(report["model_error"]) <= 0.05, (report["cycles"], report["model_cycles"])
     assert report["outputs"] and all(
         o["matches_functional"] and o["matches_golden"] for o in report["outputs"].values()
     ), report["outputs"]
