@@ -38,6 +38,8 @@ SUBCOMMANDS = (
     "area",
     "export_orfs",
     "fpga",
+    "report",
+    "sweep",
 )
 
 
