@@ -12,11 +12,13 @@ that the model can be calibrated against the RTL in one place:
   beats; the first request ``fetch_start`` cycles after start, data ``mem_latency`` later, one
   beat per cycle.
 * **tokens**: a signal given at cycle ``s`` is seen by the waiting engine at ``s + 1``.
-* **load engine**: accepts a LOAD when idle; the first burst request ``load_request`` cycles
-  later; rows merged into one run when gapless (``ext_stride == beats * B``), runs cut into
+* **load engine**: accepts a LOAD when its issue slot is free and at most one earlier LOAD
+  awaits data (consecutive LOADs overlap); the first burst request ``load_request`` cycles
+  after the accept (later if it waits for a token or for the previous LOAD's last
+  request); rows merged into one run when gapless (``ext_stride == beats * B``), runs cut into
   bursts (``max_burst_beats``, never crossing 4 KB), up to ``outstanding`` bursts in flight,
   data in order one beat per cycle ``mem_latency`` after each request; ``sn`` at the last beat
-  plus ``load_signal``; the next LOAD accepted one cycle after.
+  plus ``load_signal``.
 * **compute engine**: a COMPUTE is accepted when the hand-off slot is empty, at least ``R + 1``
   cycles after the previous COMPUTE's accept (weight preload) and ``G`` cycles after the last
   issue of the COMPUTE two back (its weight registers); its entries issue from one cycle after
@@ -335,7 +337,14 @@ def _simulate(
     queues: list[list[int]] = [[], [], []]  # accept cycles of each engine's instructions
     tokens = {name: [] for name in ("l2c", "c2l", "c2s", "s2c")}
     used = {name: 0 for name in tokens}
-    load_free = 0
+    ld = {
+        "slot_free": 0,
+        "finish": [-(10**9), -(10**9)],
+        "gen_free": 0,
+        "last_req": -1,
+        "data_end": -1,
+        "ends": [],
+    }
     store_free = 0
     comp = {
         "slot_free": 0,
@@ -401,25 +410,47 @@ def _simulate(
         earliest = d + 1
         wait = 0
         if e == Engine.LOAD:
-            a = max(earliest, load_free)
+            # Accepted when the issue slot is free and at most one earlier LOAD still awaits
+            # data (the RTL queues two); the command goes to the burst generator after the
+            # token and after the previous command's bursts were all requested.
+            a = max(earliest, ld["slot_free"], ld["finish"][-2] + 1)
+            cmd = a + 1
             if row[c["wn"]]:
                 s = tokens["c2l"][used["c2l"]] + tm.token_seen
                 used["c2l"] += 1
-                a = max(a, s)
+                cmd = max(cmd, s)
+            cmd = max(cmd, ld["gen_free"])
             sub = row[c["sub"]]
             nbytes = row[c["row_bytes"]]
             bursts = _dma_bursts(
                 row[c["ext_addr"]], row[c["rows"]], nbytes, row[c["ext_stride"]], cfg
             )
-            last, beats = _stream(bursts, a + tm.load_request, L, O, rchan)
+            req = max(cmd + tm.load_request - 1, ld["last_req"] + 1) - 1
+            ends = ld["ends"]
+            for b in bursts:  # bursts of all LOADs in one in-order stream
+                req += 1
+                if len(ends) >= O:
+                    req = max(req, ends[-O] + 1)
+                start = max(req + L, ld["data_end"] + 1)
+                if rchan is not None:
+                    start = rchan.place(start, b)
+                ld["data_end"] = start + b - 1
+                ends.append(ld["data_end"])
+            if len(ends) > 4 * O:
+                del ends[: len(ends) - O]
+            last = ld["data_end"]
+            beats = sum(bursts)
+            ld["last_req"] = req
+            ld["gen_free"] = req + 1
+            ld["slot_free"] = cmd + 1
+            ld["finish"].append(last)
             done = last + tm.load_signal
-            load_free = done + 1
             counters["rd_bytes"] += beats * B
             by_kind[Kind(sub).name] += row[c["rows"]] * nbytes
-            busy["load"] += done - a + 1
+            busy["load"] += beats
             if row[c["sn"]]:
                 tokens["l2c"].append(done)
-            first_act = a + tm.load_request
+            first_act = cmd + tm.load_request - 1
         elif e == Engine.COMPUTE:
             a = max(earliest, comp["slot_free"])
             is_compute = op == Op.COMPUTE
