@@ -193,8 +193,9 @@ def measure_layers(
     paths : tuple of str
         A subset of :data:`PATHS`; a path whose library is missing is skipped.
     repeats, warmup, budget_s
-        Median of up to ``repeats`` timed runs after ``warmup`` runs, stopping once the timed
-        runs of one (layer, path) exceed ``budget_s`` seconds.
+        Median of up to ``repeats`` timed runs after ``warmup`` runs (the verification run is
+        the first of them), stopping once the timed runs of one (layer, path) exceed
+        ``budget_s`` seconds.
     tolerance : float
         A path is verified when ``max |y - golden| / max |golden|`` is at most this.
     progress : callable, optional
@@ -256,9 +257,9 @@ def _measure_layer(plan, rng, entry: dict, ctx: dict) -> CpuLayer:
     def record(key, fn, nthreads):
         if torch is not None:
             torch.set_num_threads(nthreads)
-        errs[key] = _rel_err(np.asarray(fn()), gold)
+        errs[key] = _rel_err(np.asarray(fn()), gold)  # the check is the first warm-up run
         oks[key] = bool(errs[key] <= ctx["tolerance"])
-        times[key] = median_time(fn, ctx["repeats"], ctx["warmup"], ctx["budget_s"])
+        times[key] = median_time(fn, ctx["repeats"], max(0, ctx["warmup"] - 1), ctx["budget_s"])
 
     if torch is not None:
         ft = torch.from_numpy(f)

@@ -263,6 +263,9 @@ def evaluate_point(base: dict, values: dict, scene: str, workload: dict, area: b
 
             liberty, sram, node = pdk_files(pdk) if pdk else ([], [], None)
             arep = area_report(cfg, liberty=liberty, sram_libs=sram, node_nm=node)
+            from .report import save_area_report
+
+            save_area_report(arep, cfg, pdk)  # later reports of this config reuse it
             area_mm2 = float(arep["scaled_16nm"]["area_mm2"])
             area_source = f"synthesis ({arep['mode']}, {pdk or 'generic'})"
         else:

@@ -157,7 +157,7 @@ def test_bad_files_one_line(capsys, tmp_path):
 
 def test_demo(capsys, tmp_path):
     code, out, _ = run(
-        capsys, "demo", "--voxels", "3000", "--channels", "8", "--out", str(tmp_path)
+        capsys, "demo", "--voxels", "3000", "--channels", "8", "--no-report", "--out", str(tmp_path)
     )
     assert code == 0 and "subm3" in out
     summary = json.loads((tmp_path / "summary.json").read_text())

@@ -135,3 +135,24 @@ def test_report_errors(capsys, tmp_path):
     code = main(["report", "room:1:tiny", "--threads", "0", "-o", str(tmp_path)])
     assert code == 2
     assert "--threads: thread counts must be positive, not 0" in capsys.readouterr().err
+
+
+def test_demo_ends_with_the_report(capsys, tmp_path):
+    code = main(
+        ["demo", "--voxels", "2000", "--channels", "4", "--network", "unet-tiny",
+         "--config", "small", "--no-area", "--reorder-network", "none", "--repeats", "1",
+         "--threads", "1", "--out", str(tmp_path)]
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0 and "subm3" in out and "report written to" in out
+    for name in ("summary.json", "report.html", "report.md", "results.json"):
+        assert (tmp_path / name).exists(), name
+
+
+@pytest.mark.slow
+def test_full_demo(tmp_path):
+    """``make demo`` as it runs: minkunet18 on room:0:20k, default config (minutes)."""
+    assert main(["demo", "--out", str(tmp_path)]) == 0
+    r = json.loads((tmp_path / "results.json").read_text())
+    assert r["network"]["layers"] == 42 and r["config"]["name"] == "default"
+    assert all(all(c["ok"].values()) for c in r["cpu"]["layers"])

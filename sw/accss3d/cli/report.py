@@ -25,8 +25,9 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def add_report_options(p) -> None:
-    """The options ``accss3d report`` and ``accss3d demo`` share."""
+def add_report_options(p, seed: bool = True) -> None:
+    """The options ``accss3d report`` and ``accss3d demo`` share (``demo`` has its own
+    ``--seed``)."""
     from ..network import network_names
 
     p.add_argument("--config", default="default", help="architecture config (name or .json)")
@@ -35,7 +36,8 @@ def add_report_options(p) -> None:
         default="minkunet18",
         help=f"network ({', '.join(network_names())} or a .yaml/.json file; default minkunet18)",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of weights and features")
+    if seed:
+        p.add_argument("--seed", type=int, default=0, help="seed of weights and features")
     p.add_argument(
         "--area",
         choices=("auto", "run", "none"),
