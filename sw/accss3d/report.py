@@ -741,7 +741,7 @@ def sections(r: dict) -> list[dict]:
         (
             "p",
             "Analytic model (`accss3d.areamodel`, used by sweeps without synthesis; "
-            "calibrated on the small config's SG13G2 synthesis):",
+            "fitted to the small and default configs' SG13G2 syntheses):",
         ),
         (
             "table",

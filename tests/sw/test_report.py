@@ -156,3 +156,22 @@ def test_full_demo(tmp_path):
     r = json.loads((tmp_path / "results.json").read_text())
     assert r["network"]["layers"] == 42 and r["config"]["name"] == "default"
     assert all(all(c["ok"].values()) for c in r["cpu"]["layers"])
+
+
+@pytest.mark.slow
+def test_report_with_one_layer_on_the_rtl(tmp_path):
+    """--rtl: one layer on Icarus beside the cycle model (about 20 s)."""
+    import shutil
+
+    if shutil.which("iverilog") is None:
+        pytest.skip("iverilog not installed")
+    code = main(
+        ["report", "room:1:tiny", "--voxel-size", "0.1", "--network", "unet-tiny",
+         "--config", "small", "--no-area", "--reorder-network", "none", "--repeats", "1",
+         "--threads", "1", "--rtl", "subm3:4:4", "--simulator", "icarus", "-o", str(tmp_path)]
+    )  # fmt: skip
+    assert code == 0
+    rtl = json.loads((tmp_path / "results.json").read_text())["rtl"]
+    assert rtl["run"] and rtl["match"]
+    assert rtl["rtl"]["macs"] == rtl["model"]["macs"]
+    assert abs(rtl["cycle_error"]) < 0.05
