@@ -185,3 +185,34 @@ def test_default_schedule_is_feasible(room):
         s = default_schedule(plan, SMALL)
         assert s.order == "tile" and s.tile_outputs >= 1
         check(compile_layer(room, spec, SMALL, schedule=s), SMALL)
+
+
+def test_outputs_without_contributions_are_filled(room):
+    # A k2s2 transposed layer onto its fine voxels plus far-away ones with no coarse parent:
+    # those outputs get only the bias (FILL).
+    from accss3d.compiler import compile_plans
+    from accss3d.netgolden import random_input, random_params
+    from accss3d.network import INPUT, LayerPlan, LayerSpec
+    from accss3d.rulebook import ConvSpec, build_kernel_map
+
+    fine = room[:200]
+    _, coarse = build_kernel_map(fine, ConvSpec("strided", 2, 2))
+    lonely = fine[:7].copy()
+    lonely[:, 1] += 1000
+    out = np.concatenate([fine, lonely])
+    spec = ConvSpec("transposed", 2, 2)
+    kmap, out = build_kernel_map(coarse, spec, in_stride=2, out_coords=out)
+    plan = LayerPlan(LayerSpec("layer", spec, (INPUT,), 6), kmap, 5, 0, coarse, out)
+    params = random_params([plan], 3, SMALL)
+    res = compile_plans(
+        [plan],
+        random_input(len(coarse), 5, 3, SMALL),
+        params,
+        SMALL,
+        schedules={"layer": Schedule(64)},
+    )
+    assert (res.program.code[:, 0] == 0x50).sum() >= 1  # FILL
+    check(res, SMALL)
+    assert np.array_equal(
+        res.golden.tensors["layer"][-7:], np.repeat(res.golden.tensors["layer"][-1:], 7, axis=0)
+    )
