@@ -8,6 +8,9 @@ import pytest
 from accss3d.cli import main
 from accss3d.program import load_program
 
+#: ``accss3d compile`` of unet-tiny on a tiny room, small config (the common prefix).
+TINY = "compile room:1:tiny --voxel-size 0.15 --network unet-tiny --config small".split()
+
 
 def run(capsys, *argv):
     code = main([str(a) for a in argv])
@@ -18,23 +21,7 @@ def run(capsys, *argv):
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory):
     out = tmp_path_factory.mktemp("prog") / "unet"
-    assert (
-        main(
-            [
-                "compile",
-                "room:1:tiny",
-                "--voxel-size",
-                "0.15",
-                "--network",
-                "unet-tiny",
-                "--config",
-                "small",
-                "-o",
-                str(out),
-            ]
-        )
-        == 0
-    )
+    assert main([*TINY, "-o", str(out)]) == 0
     return out
 
 
@@ -57,14 +44,7 @@ def test_compile_writes_a_program_directory(compiled):
 def test_compile_is_deterministic(compiled, tmp_path, capsys):
     code, _, _ = run(
         capsys,
-        "compile",
-        "room:1:tiny",
-        "--voxel-size",
-        "0.15",
-        "--network",
-        "unet-tiny",
-        "--config",
-        "small",
+        *TINY,
         "-o",
         tmp_path / "again",
     )
@@ -210,14 +190,7 @@ def test_weights_from_npz(tmp_path, capsys):
     save_params(tmp_path / "w.npz", random_params(plans, 42, CONFIGS["small"]))
     code, _, _ = run(
         capsys,
-        "compile",
-        "room:1:tiny",
-        "--voxel-size",
-        "0.15",
-        "--network",
-        "unet-tiny",
-        "--config",
-        "small",
+        *TINY,
         "--weights",
         tmp_path / "w.npz",
         "-o",
@@ -227,14 +200,7 @@ def test_weights_from_npz(tmp_path, capsys):
     seeded = load_program(tmp_path / "w").manifest["tensors"]["classifier"]["golden_sha256"]
     code, _, _ = run(
         capsys,
-        "compile",
-        "room:1:tiny",
-        "--voxel-size",
-        "0.15",
-        "--network",
-        "unet-tiny",
-        "--config",
-        "small",
+        *TINY,
         "--seed",
         "42",
         "-o",
