@@ -40,6 +40,7 @@ utilization = ``MACS / (R * C * CYCLES)``.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -159,26 +160,36 @@ class Timing:
 
 def run_bursts(addr: int, beats: int, cfg: ArchConfig) -> list[int]:
     """Beat counts of the AXI bursts of a run: at most ``max_burst_beats``, never crossing 4 KB."""
-    B = cfg.bus_bytes
+    return list(_bursts(addr % _PAGE, beats, cfg.bus_bytes, cfg.max_burst_beats))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _bursts(offset: int, beats: int, B: int, max_beats: int) -> tuple[int, ...]:
+    """:func:`run_bursts` of a run starting ``offset`` bytes into a 4 KB page (cached)."""
     out = []
     while beats > 0:
-        room = (_PAGE - addr % _PAGE) // B
-        n = min(beats, cfg.max_burst_beats, room)
+        room = (_PAGE - offset % _PAGE) // B
+        n = min(beats, max_beats, room)
         out.append(n)
-        addr += n * B
+        offset += n * B
         beats -= n
-    return out
+    return tuple(out)
 
 
 def _dma_bursts(ext, rows, nbytes, stride, cfg: ArchConfig) -> list[int]:
     """Bursts of a LOAD/STORE: gapless rows merged into one run, else one run per row."""
     B = cfg.bus_bytes
     beats = -(-nbytes // B)
+    mb = cfg.max_burst_beats
     if rows == 1 or stride == beats * B:
-        return run_bursts(ext, rows * beats, cfg)
+        return list(_bursts(ext % _PAGE, rows * beats, B, mb))
+    if beats <= mb and rows > 8:
+        offs = (ext + stride * np.arange(rows)) % _PAGE
+        if not np.any(offs + beats * B > _PAGE):  # every row is one burst
+            return [beats] * rows
     out = []
     for r in range(rows):
-        out += run_bursts(ext + r * stride, beats, cfg)
+        out += _bursts((ext + r * stride) % _PAGE, beats, B, mb)
     return out
 
 
