@@ -35,7 +35,8 @@ import re
 import subprocess
 
 from amaranth import Cat, Const, Elaboratable, Module, Mux, Signal
-from amaranth.lib import memory, stream, wiring
+from amaranth.build import ResourceError
+from amaranth.lib import io, memory, stream, wiring
 from amaranth.lib.cdc import FFSynchronizer
 from amaranth.lib.wiring import In, Out
 
@@ -519,14 +520,18 @@ class FpgaTop(Elaboratable):
         m.submodules.system = system = FpgaSystem(
             cfg=self.cfg, mem_bytes=self.mem_bytes, divisor=divisor
         )
-        uart = platform.request("uart", 0)
-        m.d.comb += [system.rx.eq(uart.rx.i), uart.tx.o.eq(system.tx)]
-        try:
-            m.d.comb += platform.request("uart_tx_enable", 0).o.eq(1)
-        except Exception:  # boards without the FTDI TX enable
-            pass
-        leds = [platform.request("led", i) for i in range(2)]
-        m.d.comb += [leds[0].o.eq(system.irq), leds[1].o.eq(system.busy)]
+        uart = platform.request("uart", 0, dir="-")
+        m.submodules.rx_buf = rx_buf = io.Buffer("i", uart.rx)
+        m.submodules.tx_buf = tx_buf = io.Buffer("o", uart.tx)
+        m.d.comb += [system.rx.eq(rx_buf.i), tx_buf.o.eq(system.tx)]
+        outputs = [(system.irq, "led", 0), (system.busy, "led", 1), (1, "uart_tx_enable", 0)]
+        for value, name, number in outputs:
+            try:
+                pin = platform.request(name, number, dir="-")
+            except ResourceError:  # a board without it (the FTDI TX enable is ULX3S's)
+                continue
+            m.submodules[f"{name}{number}_buf"] = buf = io.Buffer("o", pin)
+            m.d.comb += buf.o.eq(value)
         return m
 
 
