@@ -144,3 +144,17 @@ def test_local_ray_sweep(tmp_path, monkeypatch):
     }
     serial = run_sweep(space, str(tmp_path / "serial"), executor="serial")
     assert serial.rows[0]["cycles"] == res.rows[0]["cycles"]
+
+
+def test_missing_ray_is_one_line(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    space = space_from_dict(SPACE)
+    with pytest.raises(
+        ConfigError, match=r"^accss3d sweep needs Ray: pip install 'accss3d\[ray\]'"
+    ):
+        run_sweep(space, str(tmp_path / "o"), executor="ray")
+    # Nothing to run: no Ray needed.
+    run_sweep(space, str(tmp_path / "s"), executor="serial")
+    assert run_sweep(space, str(tmp_path / "s"), executor="ray").skipped == 3
