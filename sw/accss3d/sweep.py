@@ -361,20 +361,22 @@ def _read_rows(path: str) -> list[dict]:
     rows = data.get("rows") if isinstance(data, dict) else None
     if not isinstance(rows, list):
         raise ConfigError(f"sweep results {path} have no 'rows' list")
-    return rows
+    return rows + list(data.get("other_rows") or [])
 
 
 def _row_id(row: dict, workload: str) -> str:
     return json.dumps([row.get("key") or _label(row["values"]), workload])
 
 
-def _write(out: str, space: Space, rows: list[dict]) -> None:
+def _write(out: str, space: Space, rows: list[dict], other: list[dict]) -> None:
+    """``results.json`` (the space's rows, and ``other_rows`` of earlier spaces or workloads
+    kept for later reruns) and ``results.csv`` (the space's rows)."""
     flags = pareto_front(rows)
     for r, f in zip(rows, flags, strict=True):
         r["pareto"] = f
     doc = {"format": "accss3d-sweep", "version": 1, "space": space.source, "name": space.name,
            "base": space.base, "scene": space.scene, "workload": space.workload,
-           "area": space.area, "rows": rows}  # fmt: skip
+           "area": space.area, "rows": rows, "other_rows": other}  # fmt: skip
     tmp = os.path.join(out, "results.json.tmp")
     with open(tmp, "w", encoding="utf-8") as fh:
         json.dump(doc, fh, indent=1, sort_keys=True)
@@ -518,7 +520,7 @@ def run_sweep(
             result.failed += 1
         elif row["status"] == "invalid":
             result.invalid += 1
-        _write(out, space, [r for r in rows if r is not None] + kept)
+        _write(out, space, [r for r in rows if r is not None], kept)
         if progress is not None:
             progress(result.ran + result.skipped, len(points), row)
 
@@ -543,7 +545,7 @@ def run_sweep(
                        "error": f"Ray task failed: {first}"}  # fmt: skip
             finish(i, row)
     rows = [r for r in rows if r is not None]
-    _write(out, space, rows + kept)
+    _write(out, space, rows, kept)
     result.rows = rows
     result.paths = {"json": os.path.join(out, "results.json"),
                     "csv": os.path.join(out, "results.csv")}  # fmt: skip

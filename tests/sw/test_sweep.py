@@ -158,3 +158,18 @@ def test_missing_ray_is_one_line(tmp_path, monkeypatch):
     # Nothing to run: no Ray needed.
     run_sweep(space, str(tmp_path / "s"), executor="serial")
     assert run_sweep(space, str(tmp_path / "s"), executor="ray").skipped == 3
+
+
+def test_rows_of_other_spaces_are_kept_but_not_listed(tmp_path):
+    out = str(tmp_path / "out")
+    first = space_from_dict({**SPACE, "space": {"multicast_fanout": [4, 2]}})
+    run_sweep(first, out, executor="serial")
+    second = space_from_dict({**SPACE, "space": {"multicast_fanout": [4]}})
+    res = run_sweep(second, out, executor="serial")
+    assert (res.ran, res.skipped) == (0, 1)
+    doc = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert [r["values"] for r in doc["rows"]] == [{"multicast_fanout": 4}]
+    assert [r["values"] for r in doc["other_rows"]] == [{"multicast_fanout": 2}]
+    assert len((tmp_path / "out" / "results.csv").read_text().splitlines()) == 2
+    # Back to the first space: both points are done.
+    assert run_sweep(first, out, executor="serial").skipped == 2
