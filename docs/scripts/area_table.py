@@ -25,6 +25,11 @@ def run(config: str, flow: str) -> tuple[dict, float]:
     return rep, time.monotonic() - start
 
 
+def um2(value: float) -> str:
+    """um^2 with thousands separators; one decimal below 10,000 (ASAP7)."""
+    return f"{value:,.0f}" if value >= 10_000 else f"{value:,.1f}"
+
+
 def main(argv: list[str]) -> None:
     reports = []
     for item in argv:
@@ -35,12 +40,10 @@ def main(argv: list[str]) -> None:
     print("| block | " + " | ".join(name for name, _ in reports) + " |")
     print("|---|" + "---:|" * len(reports))
     for block in BLOCKS:
-        cells = [f"{r['blocks'][block]['area'] / 1e3:,.1f}" for _, r in reports]
+        cells = [um2(r["blocks"][block]["area"]) for _, r in reports]
         print(f"| {BLOCK_LABELS[block]} | " + " | ".join(cells) + " |")
     print(
-        "| **total** | "
-        + " | ".join(f"**{r['total_area_um2'] / 1e3:,.1f}**" for _, r in reports)
-        + " |"
+        "| **total** | " + " | ".join(f"**{um2(r['total_area_um2'])}**" for _, r in reports) + " |"
     )
     scaled = [
         f"{r['scaled_16nm']['area_mm2']:.3f}" if "scaled_16nm" in r else "-" for _, r in reports
