@@ -157,6 +157,15 @@ class LayerStats:
     run_table : tuple of tuple of float
         For the same tile sizes: the mean ``sum_k max(pairs_k, r)`` of a tile (issue cycles
         of its runs) for each shortest run ``r`` of :data:`RUN_MINS`; empty: estimated.
+    spans : ndarray or None
+        For the same tile sizes, ``(levels, K, K)``: the fraction of tiles with a pair in
+        any plane ``k0..k1`` (``k0 <= k1``) - the chance that a tile uses a weight group
+        (the planes of a neighbourhood are present together far more often than
+        independently); None: independent planes.
+    packing : dict or None
+        Greedy packing measured on a grid of IFM budgets and tile caps
+        (:func:`_kmap_packing`, for ``n_cr / n_ci = cres / cin``): log tiles and log mean
+        inputs of a tile; None: estimated from the halo curve (:func:`_fill_tile`).
     """
 
     name: str
@@ -176,6 +185,8 @@ class LayerStats:
     plane_runs: float = 0.0
     halo_base: int = HALO_BASE
     run_table: tuple[tuple[float, ...], ...] = ()
+    spans: np.ndarray | None = field(default=None, compare=False, hash=False, repr=False)
+    packing: dict | None = field(default=None, compare=False, hash=False, repr=False)
 
     @property
     def arf(self) -> float:
@@ -226,6 +237,7 @@ def _kmap_stats(kmap: KernelMap) -> dict:
         halo = [kmap.n_pairs / M] if M else []
         harmonic = list(halo)
         presence = [tuple(float(c) / M for c in counts)] if M else []
+        spans = [_span_presence((kmap.table >= 0).T)] if M else []
         runs_at = [tuple(kmap.n_pairs / M * r for r in RUN_MINS)] if M else []
         step = 2 if kmap.n_pairs <= FINE_HALO_PAIRS else HALO_BASE
         T = step
@@ -243,6 +255,7 @@ def _kmap_stats(kmap: KernelMap) -> dict:
             present = np.count_nonzero(cells, axis=0)
             presence.append(tuple(float(x) / full for x in present))
             on = cells > 0
+            spans.append(_span_presence(on))
             runs_at.append(
                 tuple(float(np.where(on, np.maximum(cells, r), 0).sum()) / full for r in RUN_MINS)
             )
@@ -257,6 +270,7 @@ def _kmap_stats(kmap: KernelMap) -> dict:
             "halo": tuple(halo),
             "halo_harmonic": tuple(harmonic),
             "presence": tuple(presence),
+            "spans": np.array(spans).reshape(len(spans), K, K),
             "plane_runs": runs,
             "run_table": tuple(runs_at),
             "halo_base": step,
@@ -266,9 +280,155 @@ def _kmap_stats(kmap: KernelMap) -> dict:
     return out
 
 
+#: Greedy-packing statistics (:func:`_kmap_packing`): IFM budgets (input slots per tile)
+#: and tile caps on a grid of PACK_STEPS points per octave, budgets 1..PACK_BUDGET_MAX,
+#: caps 1..PACK_WIDTH (a greedy tile is followed at most this far).
+PACK_STEPS = 4
+PACK_BUDGET_MAX = 1024
+PACK_WIDTH = 4096
+#: Start positions sampled for the per-position greedy lengths.
+PACK_STARTS = 512
+#: Layers of at most this many greedy tiles are also packed whole (the exact count).
+PACK_CHAIN_TILES = 128
+
+
+def _curve(prev: np.ndarray, a: int, top: float, width: int = 64, rho: float = 0.0):
+    """Distinct inputs of outputs ``a .. a + n - 1`` for ``n = 1, 2...`` (``c[n - 1]``),
+    followed until ``c + rho * n`` exceeds ``top``, or for PACK_WIDTH outputs, or to the
+    last output (an input is new to the tile when its previous reader lies before ``a``)."""
+    end = min(prev.shape[0], a + PACK_WIDTH)
+    parts, total, lo = [], 0, a
+    while True:
+        hi = min(a + width, end)
+        part = np.cumsum(np.count_nonzero(prev[lo:hi] < a, axis=1)) + total
+        parts.append(part)
+        total = int(part[-1]) if len(part) else total
+        if total + rho * (hi - a) > top or hi >= end:
+            break
+        lo, width = hi, 2 * width
+    return np.concatenate(parts) if len(parts) > 1 else parts[0]
+
+
+def _greedy_curves(kmap: KernelMap) -> tuple[np.ndarray, list]:
+    """:func:`_curve` from :data:`PACK_STARTS` evenly spaced outputs, up to
+    PACK_BUDGET_MAX inputs.  Cached per kernel map."""
+    cache = _kmap_cache(kmap)
+    out = cache.get("greedy_curves")
+    if out is None:
+        M = kmap.n_out
+        n_s = min(M, PACK_STARTS)
+        starts = ((np.arange(n_s) + 0.5) * M / max(n_s, 1)).astype(np.int64)
+        prev = _previous_use(kmap)
+        out = (starts, [_curve(prev, int(a), PACK_BUDGET_MAX) for a in starts])
+        cache["greedy_curves"] = out
+    return out
+
+
+def _greedy_chain(prev: np.ndarray, budget: float, rho: float, n_tiles: int):
+    """Greedy packing of the whole layer (tiles of unbounded length) in ``budget``:
+    ``(tiles, mean inputs of a tile)``, NaNs when one output does not fit, None when it
+    takes more than ``n_tiles`` tiles."""
+    M = prev.shape[0]
+    a, tiles, inputs, guess = 0, 0, 0, 16
+    while a < M:
+        if tiles == n_tiles:
+            return None
+        c = _curve(prev, a, budget, guess, rho)
+        n = int(np.searchsorted(c + rho * np.arange(1, len(c) + 1), budget, side="right"))
+        if n == 0:
+            return math.nan, math.nan
+        tiles, inputs, a, guess = tiles + 1, inputs + int(c[n - 1]), a + n, 2 * n
+    return tiles, inputs / max(tiles, 1)
+
+
+def _kmap_packing(kmap: KernelMap, rho: float) -> dict:
+    """Greedy packing of a kernel map on a grid of IFM budgets and tile caps (cached).
+
+    A packed tile ends before the output that makes ``inputs + rho * outputs`` exceed the
+    budget ``B`` (IFM words over ``n_ci``; ``rho = n_cr / n_ci``) or at ``T`` outputs.  For
+    ``B = 2**(j / PACK_STEPS)`` and ``T = 2**(k / PACK_STEPS)``, the tables hold the log of
+    the number of tiles and of the mean inputs of a tile:
+
+    * from the greedy length ``L(a)`` of a tile starting at each sampled output ``a``
+      (:func:`_greedy_curves`): a tiling's tiles cover each output once, so it has
+      ``sum_a 1 / min(T, L(a))`` tiles (outputs whose tile would run past the last output
+      are left out, as the last tile is);
+    * corrected by chains of greedy tiles (:func:`_greedy_chain`, the whole layer when it
+      has few tiles): a greedy tile starts where the previous one had to stop, which a
+      random output does not (on transposed convolutions, children of one parent; up to
+      25% longer tiles); the correction is weighted by the share of tiles that end on the
+      budget rather than on ``T``.
+    """
+    cache = _kmap_cache(kmap)
+    key = ("packing", round(rho, 9))
+    out = cache.get(key)
+    if out is not None:
+        return out
+    t0 = time.perf_counter()
+    M = kmap.n_out
+    n_b = int(round(PACK_STEPS * math.log2(PACK_BUDGET_MAX))) + 1
+    n_t = int(round(PACK_STEPS * math.log2(PACK_WIDTH))) + 1
+    budgets = 2.0 ** (np.arange(n_b) / PACK_STEPS)
+    caps = 2.0 ** (np.arange(n_t) / PACK_STEPS)
+    starts, curves = _greedy_curves(kmap)
+    n_s = len(starts)
+    L = np.empty((n_s, n_b), dtype=np.int64)  # greedy length per start and budget
+    ends = np.empty((n_s, n_b))  # its inputs
+    at_cap = np.empty((n_s, n_t))  # inputs of the first floor(T) outputs
+    room = np.empty(n_s)  # outputs from the start to the last one
+    cap_at = np.floor(caps).astype(np.int64)
+    for s, (a, c) in enumerate(zip(starts, curves, strict=True)):
+        ell = np.searchsorted(c + rho * np.arange(1, len(c) + 1), budgets, side="right")
+        L[s] = np.maximum(ell, 1)
+        ends[s] = c[L[s] - 1]
+        at_cap[s] = c[np.minimum(cap_at, len(c)) - 1]
+        room[s] = M - a
+    short = L[:, :, None] <= caps[None, None, :]  # the tile ends on the budget
+    ell = np.where(short, L[:, :, None], caps[None, None, :])
+    ok = (L < room[:, None])[:, :, None] | ~short  # not cut by the last output
+    w = ok / ell
+    inv = w.sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tiles = M * inv / ok.sum(axis=0)
+        inputs = (w * np.where(short, ends[:, :, None], at_cap[:, None, :])).sum(axis=0) / inv
+        share = (w * short).sum(axis=0) / inv  # of the tiles, those ending on the budget
+    # Few tiles: the whole layer packed greedily (uncapped) replaces the per-output count.
+    few = np.flatnonzero(np.isfinite(tiles[:, -1]) & (tiles[:, -1] <= PACK_CHAIN_TILES))
+    prev = _previous_use(kmap)
+    for j in few:
+        whole = _greedy_chain(prev, budgets[j], rho, PACK_CHAIN_TILES)
+        if whole is not None:
+            tiles[j] += share[j] * (whole[0] - tiles[j, -1])
+            inputs[j] += share[j] * (whole[1] - inputs[j, -1])
+    tiles = np.maximum(tiles, M / caps[None, :])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = {
+            "ratio": float(rho),
+            "tiles": np.log(tiles),
+            "inputs": np.log(np.maximum(inputs, 1.0)),
+            "seconds": time.perf_counter() - t0,
+        }
+    cache[key] = out
+    return out
+
+
+def _span_presence(on: np.ndarray) -> np.ndarray:
+    """``(K, K)``: for planes ``k0 <= k1``, the fraction of rows (tiles) of ``on`` (tiles x
+    planes, bool) with a pair in any plane ``k0..k1`` (0 below the diagonal)."""
+    n, K = on.shape
+    out = np.zeros((K, K))
+    for k0 in range(K):
+        any_of = np.logical_or.accumulate(on[:, k0:], axis=1)
+        out[k0, k0:] = np.count_nonzero(any_of, axis=0) / max(n, 1)
+    return out
+
+
 def stats_seconds(plan: LayerPlan) -> float:
-    """Wall time the statistics of ``plan``'s kernel map took (once per kernel map)."""
-    return _kmap_stats(plan.kmap)["seconds"]
+    """Wall time the statistics of ``plan``'s kernel map took (once per kernel map; the
+    packing tables of every residual ratio measured so far included)."""
+    cache = _kmap_cache(plan.kmap)
+    packing = sum(v["seconds"] for k, v in cache.items() if isinstance(k, tuple))
+    return _kmap_stats(plan.kmap)["seconds"] + packing
 
 
 def layer_stats(plan: LayerPlan) -> LayerStats:
@@ -296,6 +456,8 @@ def layer_stats(plan: LayerPlan) -> LayerStats:
         plane_runs=ks["plane_runs"],
         halo_base=ks["halo_base"],
         run_table=ks["run_table"],
+        spans=ks["spans"],
+        packing=_kmap_packing(plan.kmap, plan.residual_channels / plan.cin) if n_out else None,
     )
 
 
@@ -331,6 +493,11 @@ class TileProfile:
     last : float
         Estimates only: outputs of the last tile when it is shorter (0: like the others);
         it sets the drain of a double-buffered pipeline.
+    run_table : ndarray (n, len(RUN_MINS)), optional
+        Estimates only: a tile's run cycles per shortest run (:attr:`LayerStats.run_table`).
+    spans : ndarray (n, K, K), optional
+        Estimates only: the chance that a tile has a pair in any plane ``k0..k1``
+        (:attr:`LayerStats.spans`).
     """
 
     tile_outputs: int
@@ -344,6 +511,7 @@ class TileProfile:
     presence: np.ndarray | None = None
     last: float = 0.0
     run_table: np.ndarray | None = None
+    spans: np.ndarray | None = None
     _runs: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -843,6 +1011,12 @@ def _groups_present(prof: TileProfile, inc: np.ndarray, res_in: np.ndarray):
     if prof.exact:
         used = (prof.pairs > 0).astype(np.float64) @ (inc.T > 0)
         return np.where((used > 0) | (res_in[None, :] > 0), 1.0, 0.0)
+    if prof.spans is not None:  # measured: a group's planes are consecutive
+        used = inc > 0
+        k0 = np.argmax(used, axis=1)
+        k1 = used.shape[1] - 1 - np.argmax(used[:, ::-1], axis=1)
+        span = prof.spans[:, k0, k1] * used.any(axis=1)[None, :]
+        return np.where(res_in[None, :] > 0, 1.0, span)
     # Planes of a group are present together more often than independently (a tile on a
     # surface has most of its neighbourhood): the union shrunk by GROUP_CORRELATION.
     logs = np.log(np.maximum(1.0 - prof.presence, 1e-12)) @ (inc.T > 0)
@@ -1368,16 +1542,30 @@ def halo_estimate(stats: LayerStats, tile_outputs: float, tiles: float | None = 
     runs = np.where(pres > 0, np.minimum(lam, pres + rho * lam), 0.0)
     table = None
     if stats.run_table:
-        logs = np.log(np.maximum(np.array(stats.run_table), 1e-12))
         x = math.log(T) / math.log(stats.halo_base)
-        j = min(int(x), len(logs) - 1)
-        if j + 1 < len(logs):
-            row = logs[j] + (x - j) * (logs[j + 1] - logs[j])
+        j = min(int(x), len(stats.run_table) - 1)
+        if j + 1 < len(stats.run_table):
+            # The padding of short runs, ``sum_k max(p_k, r) - sum_k p_k``, is smooth in
+            # log-log (the totals, which grow linearly, are not).
+            lo, hi = (np.array(stats.run_table[i]) for i in (j, j + 1))
+            p_lo, p_hi = (arf * stats.halo_base**i for i in (j, j + 1))
+            e_lo = np.log(np.maximum(lo - p_lo, 1e-6 * lo))
+            e_hi = np.log(np.maximum(hi - p_hi, 1e-6 * hi))
+            row = np.log(arf * T + np.exp(e_lo + (x - j) * (e_hi - e_lo)))
         else:  # beyond the last level: grow with the tile
-            row = logs[-1] + math.log(T / stats.halo_base ** (len(logs) - 1))
+            logs = np.log(np.maximum(np.array(stats.run_table[-1]), 1e-12))
+            row = logs + math.log(T / stats.halo_base ** (len(stats.run_table) - 1))
         table = np.exp(row)[None, :]
+    spans = None
+    if stats.spans is not None and len(stats.spans):
+        levels = stats.spans
+        x = math.log(T) / math.log(stats.halo_base)
+        j = min(int(x), len(levels) - 1)
+        f = min(x - j, 1.0) if j + 1 < len(levels) else 0.0
+        spans = (levels[j] if not f else levels[j] + f * (levels[j + 1] - levels[j]))[None]
     return TileProfile(
         run_table=table,
+        spans=spans,
         tile_outputs=int(math.ceil(T)),
         weight=np.array([M / T if tiles is None else tiles]),
         outputs=np.array([T]),
@@ -1417,6 +1605,33 @@ def _fill_tile(stats: LayerStats, sh: _Shape, cap: int) -> float:
     return math.exp(lo)
 
 
+def _packed_tile(stats: LayerStats, sh: _Shape, cap: int, T: float) -> tuple[float, float] | None:
+    """Mean outputs and inputs of greedily packed tiles of at most ``T`` outputs in ``cap``
+    IFM words, read from the measured packing tables (:attr:`LayerStats.packing`, bilinear
+    in log budget and log cap); None without a table for this residual ratio, budget or
+    cap (then :func:`_fill_tile` estimates the size from the halo curve)."""
+    tab = stats.packing
+    if tab is None or abs(sh.n_cr / sh.n_ci - tab["ratio"]) > 1e-9:
+        return None
+    x = PACK_STEPS * math.log2(cap / sh.n_ci)
+    y = PACK_STEPS * math.log2(max(T, 1.0))
+    logt, logi = tab["tiles"], tab["inputs"]
+    if x < 0 or y < 0 or x > logt.shape[0] - 1 or y > logt.shape[1] - 1:
+        return None
+    j, k = min(int(x), logt.shape[0] - 2), min(int(y), logt.shape[1] - 2)
+    fx, fy = x - j, y - k
+    w = ((1 - fx) * (1 - fy), (1 - fx) * fy, fx * (1 - fy), fx * fy)
+    cells = ((j, k), (j, k + 1), (j + 1, k), (j + 1, k + 1))
+    lt = li = 0.0
+    for wc, c in zip(w, cells, strict=True):
+        if wc:
+            if not math.isfinite(logt[c]):
+                return None
+            lt += wc * logt[c]
+            li += wc * logi[c]
+    return min(float(T), stats.n_out / math.exp(lt)), math.exp(li)
+
+
 def _two_rows(stats: LayerStats, T: int, n: float, size: float, last: float) -> TileProfile:
     """An estimated profile of ``n - 1`` tiles of ``size`` outputs and one of ``last``."""
     head, tail = halo_estimate(stats, size), halo_estimate(stats, last)
@@ -1425,6 +1640,8 @@ def _two_rows(stats: LayerStats, T: int, n: float, size: float, last: float) -> 
         rows[name] = np.concatenate([getattr(head, name), getattr(tail, name)])
     if head.run_table is not None:
         rows["run_table"] = np.concatenate([head.run_table, tail.run_table])
+    if head.spans is not None:
+        rows["spans"] = np.concatenate([head.spans, tail.spans])
     rows["weight"] = np.array([n - 1.0, 1.0])
     return TileProfile(**{**head.__dict__, **rows, "tile_outputs": T, "_runs": {}})
 
@@ -1446,12 +1663,18 @@ def _estimate(
     T = min(s.tile_outputs, max(M, 1))
     cap = core.capacity("ifm", s.double_buffer)
     t = float(T)
+    measured = None
     if s.pack:
-        t = min(t, _fill_tile(stats, sh, cap))
-        if t == 0:
+        if stats.planes * sh.n_ci + sh.n_cr > cap:
             return _infeasible("one output's inputs may not fit IFM (estimate)")
+        measured = _packed_tile(stats, sh, cap, T)
+        t = min(t, _fill_tile(stats, sh, cap)) if measured is None else measured[0]
     prof = halo_estimate(stats, t)
-    if t < T:  # packed: no tile reaches T; the IFM check is the packing's job
+    if measured is not None:
+        # Greedy tiles never overflow IFM: no capacity check on the mean inputs.
+        inputs = np.array([measured[1]])
+        prof = TileProfile(**{**prof.__dict__, "inputs": inputs, "inputs_max": 0, "_runs": {}})
+    if t < T - 1e-9:  # packed: not every tile reaches T; the IFM check is the packing's job
         prof = TileProfile(**{**prof.__dict__, "tile_outputs": T, "inputs_max": 0, "_runs": {}})
         if kmap is not None and M < PIPE_TILES * t:
             key = ("pack", T, sh.n_ci, sh.n_cr, cap, "starts")
@@ -1480,6 +1703,8 @@ def _estimate(
         r = M - q * t
         if r > 0.5 and q < PIPE_TILES:
             prof = _two_rows(stats, T, q + 1, t, r)  # the short last tile pays in full
+            if measured is not None:
+                prof = TileProfile(**{**prof.__dict__, "inputs_max": 0, "_runs": {}})
         elif r > 0.5:
             prof = TileProfile(**{**prof.__dict__, "last": float(r), "_runs": {}})
     return _evaluate(stats, core, sh, s, prof)
@@ -1575,8 +1800,9 @@ def _pipeline_tile(stats, core, sh, s: Schedule, T: int) -> int:
     :data:`PIPE_TILES` tiles are worth it.
     """
     M = stats.n_out
-    fill = _fill_tile(stats, sh, core.capacity("ifm", True))
-    t1 = min(float(T), fill)
+    cap = core.capacity("ifm", True)
+    measured = _packed_tile(stats, sh, cap, T)
+    t1 = min(float(T), _fill_tile(stats, sh, cap)) if measured is None else measured[0]
     if t1 < 2 or M >= PIPE_TILES * t1:
         return 0
     points = []

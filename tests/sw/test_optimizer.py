@@ -218,7 +218,16 @@ def test_decision_close_to_the_oracle_on_a_tiny_room(unet_plans, cfg):
 def test_decision_without_measured_halo_is_feasible(unet_plans):
     for plan in unet_plans:
         full = layer_stats(plan)
-        bare = LayerStats(**{**full.__dict__, "halo": (), "presence": (), "plane_runs": 0.0})
+        bare = LayerStats(
+            **{
+                **full.__dict__,
+                "halo": (),
+                "presence": (),
+                "plane_runs": 0.0,
+                "spans": None,
+                "packing": None,
+            }
+        )
         s, estimate = decide(bare, DEFAULT)
         assert not estimate.exact
         assert cost(plan, DEFAULT, s).feasible, (plan.layer.name, s)
