@@ -13,10 +13,11 @@ Three functions, one cost model (docs/optimizer.md has the formulas and the meas
 * :func:`search` - the oracle: every feasible tile size of :func:`tile_grid`, every loop
   order and flag, each costed exactly (tile contents measured from the kernel map).
 * :func:`choose_schedule` - the fast decision the compiler calls: a closed form on a few
-  statistics of the rulebook (ARF, voxel counts, pair counts per offset) and the config,
-  with no search over tile sizes: the tile size fills the binding L1 resource under the
-  ARF-based halo estimate, the loop order follows from comparing the weight bytes a tile
-  re-reads with the feature bytes, residency from the capacities.
+  statistics of the rulebook (ARF, voxel counts, pair counts per offset, the halo curve,
+  greedy packing measured at a grid of IFM budgets) and the config, with no search over
+  tile sizes: the tile size fills the binding L1 resource, the loop order follows from
+  comparing the weight bytes a tile re-reads with the feature bytes, residency from the
+  capacities.
 
 Statistics of a kernel map (:class:`LayerStats`, :class:`TileProfile`) are computed once per
 kernel map and cached, like the kernel maps themselves (layers of one stride level share
@@ -285,22 +286,40 @@ def _kmap_stats(kmap: KernelMap) -> dict:
 #: caps 1..PACK_WIDTH (a greedy tile is followed at most this far).
 PACK_STEPS = 4
 PACK_BUDGET_MAX = 1024
-PACK_WIDTH = 4096
+PACK_WIDTH = 1024
 #: Start positions sampled for the per-position greedy lengths.
 PACK_STARTS = 512
 #: Layers of at most this many greedy tiles are also packed whole (the exact count).
 PACK_CHAIN_TILES = 128
 
 
-def _curve(prev: np.ndarray, a: int, top: float, width: int = 64, rho: float = 0.0):
+def _flat_previous(kmap: KernelMap) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_previous_use` of the entries with an input, in output order, and each
+    output's first entry (``(M + 1,)`` offsets).  Cached."""
+    cache = _kmap_cache(kmap)
+    out = cache.get("flat_previous")
+    if out is None:
+        prev = _previous_use(kmap)
+        valid = prev < kmap.n_out
+        ofs = np.zeros(kmap.n_out + 1, dtype=np.int64)
+        np.cumsum(np.count_nonzero(valid, axis=1), out=ofs[1:])
+        out = cache["flat_previous"] = (prev[valid], ofs)
+    return out
+
+
+def _curve(flat: tuple, a: int, top: float, width: int = 64, rho: float = 0.0) -> np.ndarray:
     """Distinct inputs of outputs ``a .. a + n - 1`` for ``n = 1, 2...`` (``c[n - 1]``),
     followed until ``c + rho * n`` exceeds ``top``, or for PACK_WIDTH outputs, or to the
-    last output (an input is new to the tile when its previous reader lies before ``a``)."""
-    end = min(prev.shape[0], a + PACK_WIDTH)
+    last output (an input is new to the tile when its previous reader lies before ``a``;
+    ``flat`` from :func:`_flat_previous`)."""
+    prev, ofs = flat
+    end = min(len(ofs) - 1, a + PACK_WIDTH)
     parts, total, lo = [], 0, a
     while True:
         hi = min(a + width, end)
-        part = np.cumsum(np.count_nonzero(prev[lo:hi] < a, axis=1)) + total
+        new = np.zeros(ofs[hi] - ofs[lo] + 1, dtype=np.int64)
+        np.cumsum(prev[ofs[lo] : ofs[hi]] < a, out=new[1:])
+        part = new[ofs[lo + 1 : hi + 1] - ofs[lo]] + total
         parts.append(part)
         total = int(part[-1]) if len(part) else total
         if total + rho * (hi - a) > top or hi >= end:
@@ -318,22 +337,22 @@ def _greedy_curves(kmap: KernelMap) -> tuple[np.ndarray, list]:
         M = kmap.n_out
         n_s = min(M, PACK_STARTS)
         starts = ((np.arange(n_s) + 0.5) * M / max(n_s, 1)).astype(np.int64)
-        prev = _previous_use(kmap)
-        out = (starts, [_curve(prev, int(a), PACK_BUDGET_MAX) for a in starts])
+        flat = _flat_previous(kmap)
+        out = (starts, [_curve(flat, int(a), PACK_BUDGET_MAX) for a in starts])
         cache["greedy_curves"] = out
     return out
 
 
-def _greedy_chain(prev: np.ndarray, budget: float, rho: float, n_tiles: int):
+def _greedy_chain(flat: tuple, budget: float, rho: float, n_tiles: int):
     """Greedy packing of the whole layer (tiles of unbounded length) in ``budget``:
     ``(tiles, mean inputs of a tile)``, NaNs when one output does not fit, None when it
     takes more than ``n_tiles`` tiles."""
-    M = prev.shape[0]
+    M = len(flat[1]) - 1
     a, tiles, inputs, guess = 0, 0, 0, 16
     while a < M:
         if tiles == n_tiles:
             return None
-        c = _curve(prev, a, budget, guess, rho)
+        c = _curve(flat, a, budget, guess, rho)
         n = int(np.searchsorted(c + rho * np.arange(1, len(c) + 1), budget, side="right"))
         if n == 0:
             return math.nan, math.nan
@@ -372,31 +391,48 @@ def _kmap_packing(kmap: KernelMap, rho: float) -> dict:
     caps = 2.0 ** (np.arange(n_t) / PACK_STEPS)
     starts, curves = _greedy_curves(kmap)
     n_s = len(starts)
-    L = np.empty((n_s, n_b), dtype=np.int64)  # greedy length per start and budget
-    ends = np.empty((n_s, n_b))  # its inputs
-    at_cap = np.empty((n_s, n_t))  # inputs of the first floor(T) outputs
-    room = np.empty(n_s)  # outputs from the start to the last one
+    # Curves side by side, padded past their end; one search finds every greedy length:
+    # need + s * step is increasing across the rows.
+    lengths = np.array([len(c) for c in curves])
+    width = int(lengths.max())
+    pad = np.full((n_s, width), np.inf)
+    for s, c in enumerate(curves):
+        pad[s, : len(c)] = c
+    need = pad + rho * np.arange(1, width + 1)[None, :]
+    step = 2.0 * (PACK_BUDGET_MAX + rho * width + 1)
+    shift = step * np.arange(n_s)[:, None]
+    flat = np.minimum(need, step / 2) + shift
+    L = np.searchsorted(flat.ravel(), (budgets[None, :] + shift).ravel(), side="right")
+    L = np.maximum(L.reshape(n_s, n_b) - width * np.arange(n_s)[:, None], 1)
+    L = np.minimum(L, lengths[:, None])  # greedy length per start and budget
+    rows = np.arange(n_s)[:, None]
+    ends = pad[rows, L - 1]  # its inputs
     cap_at = np.floor(caps).astype(np.int64)
-    for s, (a, c) in enumerate(zip(starts, curves, strict=True)):
-        ell = np.searchsorted(c + rho * np.arange(1, len(c) + 1), budgets, side="right")
-        L[s] = np.maximum(ell, 1)
-        ends[s] = c[L[s] - 1]
-        at_cap[s] = c[np.minimum(cap_at, len(c)) - 1]
-        room[s] = M - a
-    short = L[:, :, None] <= caps[None, None, :]  # the tile ends on the budget
-    ell = np.where(short, L[:, :, None], caps[None, None, :])
-    ok = (L < room[:, None])[:, :, None] | ~short  # not cut by the last output
-    w = ok / ell
-    inv = w.sum(axis=0)
+    at_cap = pad[rows, np.minimum(cap_at[None, :], lengths[:, None]) - 1]  # first floor(T)
+    room = M - starts  # outputs from the start to the last one
+    # Per budget, the starts whose tile ends on the budget (L <= T) count 1 / L if the
+    # tile is not cut by the last output; the others 1 / T.
+    kept = (L < room[:, None]) / L
+    cols = np.stack([kept, kept * ends, (L < room[:, None]).astype(np.float64)], axis=2)
+    total_cap = at_cap.sum(axis=0)
+    inv, num, seen, fill = (np.empty((n_b, n_t)) for _ in range(4))
+    for j in range(n_b):
+        short = (L[:, j, None] <= caps[None, :]).astype(np.float64)  # (starts, caps)
+        on_budget = short.T @ cols[:, j, :]  # (caps, 3)
+        n_long = n_s - short.sum(axis=0)
+        inv[j] = on_budget[:, 0] + n_long / caps
+        num[j] = on_budget[:, 1] + (total_cap - (short * at_cap).sum(axis=0)) / caps
+        seen[j] = on_budget[:, 2] + n_long
+        fill[j] = on_budget[:, 0]
     with np.errstate(divide="ignore", invalid="ignore"):
-        tiles = M * inv / ok.sum(axis=0)
-        inputs = (w * np.where(short, ends[:, :, None], at_cap[:, None, :])).sum(axis=0) / inv
-        share = (w * short).sum(axis=0) / inv  # of the tiles, those ending on the budget
+        tiles = M * inv / seen
+        inputs = num / inv
+        share = fill / inv  # of the tiles, those ending on the budget
     # Few tiles: the whole layer packed greedily (uncapped) replaces the per-output count.
     few = np.flatnonzero(np.isfinite(tiles[:, -1]) & (tiles[:, -1] <= PACK_CHAIN_TILES))
-    prev = _previous_use(kmap)
+    flat = _flat_previous(kmap)
     for j in few:
-        whole = _greedy_chain(prev, budgets[j], rho, PACK_CHAIN_TILES)
+        whole = _greedy_chain(flat, budgets[j], rho, PACK_CHAIN_TILES)
         if whole is not None:
             tiles[j] += share[j] * (whole[0] - tiles[j, -1])
             inputs[j] += share[j] * (whole[1] - inputs[j, -1])
@@ -1651,9 +1687,11 @@ def _estimate(
 ) -> Cost:
     """Cost of ``s`` from :func:`halo_estimate`.
 
-    Packed tiles have the size whose estimated inputs fill IFM (:func:`_fill_tile`), their
-    count is ``M / size`` (an expectation).  Few tiles make integer effects matter - every
-    tile pays its fixed costs, the last one sets the pipeline's drain: with fewer than
+    Packed tiles: their count and mean inputs from the measured packing tables
+    (:func:`_packed_tile`), else the size whose estimated inputs fill IFM
+    (:func:`_fill_tile`) and ``M / size`` tiles (an expectation).  Few tiles make integer
+    effects matter - every tile pays its fixed costs, the last one sets the pipeline's
+    drain: with fewer than
     :data:`PIPE_TILES` tiles, plain tiles are ``ceil(M / T)`` with an exact remainder, and
     packed ones are cut exactly when ``kmap`` is given (:func:`pack_bounds` runs once per
     tile, a few microseconds each), their contents still estimated.
@@ -1739,7 +1777,7 @@ def decide(
     resident when they fit WGT); plane order with or without double buffering when the
     accumulators fit OFM - the tile size is the closed form of :func:`_tile_sizes` and the
     cost is the estimate of :func:`halo_estimate` at the packed tile size the IFM capacity
-    allows (:func:`_fill_tile`).  The cheapest wins.
+    allows (:func:`_packed_tile`, :func:`_fill_tile`).  The cheapest wins.
 
     Raises
     ------
