@@ -11,6 +11,11 @@ that the model can be calibrated against the RTL in one place:
 * **fetch**: bursts of ``max_burst_beats`` beats into a buffer of ``2 * max_burst_beats``
   beats; the first request ``fetch_start`` cycles after start, data ``mem_latency`` later, one
   beat per cycle.
+* **read channel**: the fetch unit and the load engine share it, one beat per cycle, and the
+  memory answers bursts in the order of their requests: a burst starts after every burst
+  requested before it (of either initiator); a fetch burst placed (in program order) on load
+  beats requested after it pushes them, and what the load engine has not handed on yet,
+  later.
 * **tokens**: a signal given at cycle ``s`` is seen by the waiting engine at ``s + 1``.
 * **load engine**: accepts a LOAD when its issue slot is free and at most one earlier LOAD
   awaits data (consecutive LOADs overlap); the first burst request ``load_request`` cycles
@@ -28,8 +33,9 @@ that the model can be calibrated against the RTL in one place:
 * **store engine**: CONFIG takes ``config`` cycles; a STORE reads its first row
   ``store_read`` cycles after its accept, the first write beat follows ``store_write`` cycles
   later, then one beat per cycle (``ceil(channels * bytes / B)`` per row), bursts as for
-  loads; ``sp`` ``store_signal`` cycles after the last write response (``mem_latency`` after
-  its last beat).
+  loads, up to ``outstanding`` in flight (a burst that waits for a slot writes its first beat
+  ``store_reissue`` cycles after the response that frees it); ``sp`` ``store_signal`` cycles
+  after the last write response (``mem_latency`` after its last beat).
 
 Counters as in docs/architecture.md: CYCLES, BUSY (entries issued), MEM_STALL (cycles the
 compute engine waited for a load token), MACS (``pairs * R * C``), INSTRS, RD/WR bytes; PE
@@ -40,6 +46,7 @@ utilization = ``MACS / (R * C * CYCLES)``.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import time
 from dataclasses import asdict, dataclass, field
@@ -83,18 +90,18 @@ class Timing:
         Cycles from a row read to its first write beat (requantizer stages).
     store_signal : int
         Cycles from the last write response to ``sp``.
+    store_reissue : int
+        Cycles from a write response to the first beat of the burst it lets go when
+        ``outstanding`` bursts were in flight (the slot frees the next cycle, the AW and the
+        burst's length are registered the cycle after, the W beat follows).
     config : int
         Cycles of a CONFIG.
     token_seen : int
         Cycles from a token's signal to the waiting engine seeing it.
-    fetch_share : float
-        Fraction of a concurrent fetch burst's beats a load burst waits for on the shared
-        read-data channel (round-robin arbitration: about half).
     """
 
     mem_latency: int = 8
     outstanding: int = 4
-    fetch_share: float = 0.25
     fetch_start: int = 2
     load_request: int = 3
     load_signal: int = 2
@@ -103,19 +110,12 @@ class Timing:
     store_read: int = 2
     store_write: int = 7
     store_signal: int = 2
+    store_reissue: int = 3
     config: int = 3
     token_seen: int = 1
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
-            if name == "fetch_share":
-                if (
-                    isinstance(value, bool)
-                    or not isinstance(value, (int, float))
-                    or not (0.0 <= value <= 1.0)
-                ):
-                    raise ConfigError(f"timing fetch_share must be in [0, 1], not {value!r}")
-                continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ConfigError(f"timing {name} must be a non-negative integer, not {value!r}")
         if self.outstanding < 1:
@@ -193,57 +193,115 @@ def _dma_bursts(ext, rows, nbytes, stride, cfg: ArchConfig) -> list[int]:
     return out
 
 
+class _Initiator:
+    """One initiator's bursts on the in-order read channel: request cycles and last beats.
+
+    Each initiator requests in order, so its bursts are appended in request order;
+    :meth:`after` is the last data beat of its bursts requested before a cycle.
+    """
+
+    def __init__(self, first: bool):
+        # ``first``: this initiator wins a tie (same request cycle).
+        self.reqs: list[int] = []
+        self.ends: list[int] = []
+        self.first = first
+        self.base = -1  # last beat of the bursts pruned
+
+    def add(self, req: int, end: int) -> None:
+        self.reqs.append(req)
+        self.ends.append(max(end, self.ends[-1]) if self.ends else max(end, self.base))
+
+    def after(self, req: int) -> int:
+        i = (bisect.bisect_right if self.first else bisect.bisect_left)(self.reqs, req)
+        return self.ends[i - 1] if i else self.base
+
+    def prune(self, floor: int) -> None:
+        """Forget the bursts requested before ``floor`` (no later query asks about them)."""
+        i = bisect.bisect_left(self.reqs, floor)
+        if i:
+            self.base = self.ends[i - 1]
+            del self.reqs[:i], self.ends[:i]
+
+
 class _ReadChannel:
-    """Busy intervals of the AXI read-data channel (fetch and load share it in the RTL).
+    """The read-data channel the fetch unit and the load engine share: one beat per cycle.
 
-    A load burst that could start at ``t`` takes the first gap of its length at or after
-    ``t`` among the fetch unit's bursts (from the previous pass of :func:`simulate`).
+    The memory answers read bursts in the order of their requests, whichever initiator made
+    them: a burst requested at ``req`` starts after the last beat of every burst of the other
+    initiator requested before it (:class:`_Initiator`).  The instruction-level simulation
+    places bursts in program order, not in time order, so a burst may also find cycles
+    already taken by a burst placed earlier; its beats take the first free cycles from its
+    earliest start (merged busy intervals), so that the channel never carries more than one
+    beat per cycle.
     """
 
-    def __init__(self, intervals=(), share: float = 1.0):
-        # ``share``: the fraction of a fetch burst a load burst yields to (the arbiter
-        # alternates between the two initiators, so a load waits on average for half).
-        pairs = sorted((a, max(1, round(b * share))) for a, b in intervals)
-        self.starts = [a for a, _ in pairs]
-        self.ends = [a + b for a, b in pairs]
+    def __init__(self):
+        self.starts: list[int] = []
+        self.ends: list[int] = []  # inclusive; intervals sorted, disjoint, not adjacent
+        self.fetch = _Initiator(first=True)
+        self.load = _Initiator(first=False)
 
-    def place(self, earliest: int, beats: int) -> int:
-        import bisect
-
-        i = bisect.bisect_right(self.ends, earliest)
+    def take(self, earliest: int, beats: int) -> list[tuple[int, int]]:
+        """Occupy the first ``beats`` free cycles from ``earliest``: the pieces taken."""
+        starts, ends = self.starts, self.ends
+        i = bisect.bisect_left(ends, earliest)
         t = earliest
-        while i < len(self.starts) and self.starts[i] < t + beats:
-            t = max(t, self.ends[i])
+        pieces = []
+        while beats > 0:
+            if i < len(starts) and starts[i] <= t:
+                t = max(t, ends[i] + 1)
+                i += 1
+                continue
+            n = beats if i == len(starts) else min(beats, starts[i] - t)
+            pieces.append((t, t + n - 1))
+            beats -= n
+            t += n
+        # [first, last] is now busy: merge it with the intervals it touches.
+        self._merge(pieces[0][0], pieces[-1][1])
+        return pieces
+
+    def claim(self, first: int, last: int) -> int:
+        """Occupy ``[first, last]`` whatever is there; the beats found there move after it.
+
+        Returns how many beats were displaced.
+        """
+        starts, ends = self.starts, self.ends
+        i = bisect.bisect_left(ends, first)
+        over = 0
+        while i < len(starts) and starts[i] <= last:
+            over += min(last, ends[i]) - max(first, starts[i]) + 1
             i += 1
-        return t
+        self._merge(first, last)
+        if over:
+            self.take(last + 1, over)
+        return over
+
+    def _merge(self, first: int, last: int) -> None:
+        starts, ends = self.starts, self.ends
+        lo = bisect.bisect_left(ends, first - 1)
+        hi = bisect.bisect_right(starts, last + 1)
+        if lo < hi:
+            first = min(first, starts[lo])
+            last = max(last, ends[hi - 1])
+        starts[lo:hi] = [first]
+        ends[lo:hi] = [last]
+
+    def prune(self, floor: int) -> None:
+        """Forget what lies before ``floor`` (every later burst starts at or after it)."""
+        if len(self.starts) > 64:
+            i = bisect.bisect_left(self.ends, floor - 1)
+            del self.starts[:i], self.ends[:i]
+        self.fetch.prune(floor)
+        self.load.prune(floor)
 
 
-def _stream(
-    bursts: list[int],
-    first_request: int,
-    latency: int,
-    outstanding: int,
-    channel: _ReadChannel | None = None,
-):
-    """In-order burst stream: ``(last data beat, number of beats)``.
-
-    Requests one per cycle from ``first_request``, at most ``outstanding`` in flight (a slot
-    frees when a burst's last beat arrives); data ``latency`` cycles after a request, one beat
-    per cycle, in order, around the fetch unit's beats on the shared read ``channel``.
-    """
-    req = first_request - 1
-    end = first_request + latency - 1
-    ends: list[int] = []
-    for k, b in enumerate(bursts):
-        req += 1
-        if k >= outstanding:
-            req = max(req, ends[k - outstanding] + 1)
-        start = max(req + latency, end + 1)
-        if channel is not None:
-            start = channel.place(start, b)
-        end = start + b - 1
-        ends.append(end)
-    return end, sum(bursts)
+def _beat_cycle(pieces: list[tuple[int, int]], j: int) -> int:
+    """Cycle of the ``j``-th beat (from 0) of a burst placed in ``pieces``."""
+    for a, b in pieces:
+        if j <= b - a:
+            return a + j
+        j -= b - a + 1
+    return pieces[-1][1]
 
 
 @dataclass(eq=False)
@@ -258,7 +316,6 @@ class CycleReport:
     layers: list = field(default_factory=list)
     trace: np.ndarray | None = None
     seconds: float = 0.0
-    fetch_bursts: list = field(default_factory=list, repr=False)
 
     def to_dict(self) -> dict:
         """Plain-dict form (JSON), without the trace."""
@@ -284,17 +341,12 @@ def simulate(
 ) -> CycleReport:
     """Cycle-model a program (its instruction table); see :func:`_simulate`.
 
-    The fetch unit and the load engine share the read-data channel: a first pass finds when
-    the fetch unit's bursts return, a second pass lets the load bursts flow around them
-    (the RTL arbitrates the two round-robin; the fetch's bursts are short and paced by
-    dispatch, so the loads are the ones that wait).  On a bus as wide as an instruction the
-    fetch takes one beat per instruction and the second pass changes little.
+    One pass in program order; the fetch unit's bursts are placed on the shared read channel
+    as soon as their request cycle is known (when the instruction that makes room in the
+    buffer is dispatched), before the load bursts requested after them (:class:`_ReadChannel`).
     """
     t0 = time.perf_counter()
-    first = _simulate(code, cfg, timing, trace=False, layers=None, fetch_obstacles=None)
-    report = _simulate(
-        code, cfg, timing, trace=trace, layers=layers, fetch_obstacles=first.fetch_bursts
-    )
+    report = _simulate(code, cfg, timing, trace=trace, layers=layers)
     report.seconds = time.perf_counter() - t0
     return report
 
@@ -306,7 +358,6 @@ def _simulate(
     *,
     trace: bool = False,
     layers: list | None = None,
-    fetch_obstacles: list | None = None,
 ) -> CycleReport:
     """Cycle-model a program (its instruction table).
 
@@ -342,7 +393,7 @@ def _simulate(
     # ``2 * max_burst_beats`` beats, so fetching runs at most that far ahead of dispatch.
     per_burst = max(1, cfg.max_burst_beats * B // INSTR_BYTES)
     buf_instr = max(1, 2 * cfg.max_burst_beats * B // INSTR_BYTES)
-    beats_per_instr = max(1, INSTR_BYTES // B)
+    bpi = max(1, INSTR_BYTES // B)  # beats per instruction
     fetched_at: list[int] = []
     # Engine state.
     queues: list[list[int]] = [[], [], []]  # accept cycles of each engine's instructions
@@ -379,34 +430,72 @@ def _simulate(
     by_kind = {k.name: 0 for k in Kind}
     by_kind["OUT"] = 0
     tr = np.zeros((end, 4), dtype=np.int64) if trace else None
-    fetch_req = tm.fetch_start - 1
-    fetch_last = -1
-    fetch_bursts: list[tuple[int, int]] = []
-    rchan = _ReadChannel(fetch_obstacles, tm.fetch_share) if fetch_obstacles else None
+    chan = _ReadChannel()
     dispatched_at: list[int] = []
+    # Fetch: burst k (instructions k * per_burst on) is requested once the buffer has room,
+    # i.e. once instruction ``gate(k)`` was dispatched; it is placed on the read channel as
+    # soon as that is known, before the loads requested after it.
+    n_bursts = -(-end // per_burst)
+    fetch_pieces: dict[int, list] = {}
+    fetch_state = [tm.fetch_start - 1, -1]  # last request, last beat
+
+    def _delay_loads(first: int, over: int) -> None:
+        # What the load engine has not yet handed on moves ``over`` cycles later.
+        if ld["data_end"] >= first:
+            ld["data_end"] += over
+        ld["ends"][:] = [v + over if v >= first else v for v in ld["ends"]]
+        ld["finish"][:] = [v + over if v >= first else v for v in ld["finish"]]
+        toks = tokens["l2c"]
+        for i in range(used["l2c"], len(toks)):
+            if toks[i] >= first:
+                toks[i] += over
+
+    def fetch(k: int) -> None:
+        req = fetch_state[0] + 1
+        gate = (k + 1) * per_burst - buf_instr - 1
+        if gate >= 0:
+            req = max(req, dispatched_at[gate])
+        first = max(req + L, fetch_state[1] + 1, chan.load.after(req) + 1)
+        nb = min(per_burst, end - k * per_burst) * bpi
+        pieces = [(first, first + nb - 1)]
+        # Load beats already placed in its window were requested after it: they come later.
+        over = chan.claim(first, first + nb - 1)
+        if over:
+            _delay_loads(first, over)
+        fetch_state[0] = req
+        fetch_state[1] = pieces[-1][1]
+        chan.fetch.add(req, pieces[-1][1])
+        fetch_pieces[k] = pieces
+        counters["rd_bytes"] += min(per_burst, end - k * per_burst) * INSTR_BYTES
+
+    def fetch_gated(n: int) -> None:
+        # The burst whose gate is instruction n (its request waits for n's dispatch).
+        k, r = divmod(n + buf_instr + 1, per_burst)
+        if r == 0 and 0 < k <= n_bursts:
+            fetch(k - 1)
+
+    for k in range(n_bursts):
+        if (k + 1) * per_burst - buf_instr - 1 >= 0:
+            break
+        fetch(k)
     for n in range(end):
         row = rows[n]
         op = row[0]
-        # Fetch: the burst holding instruction n.
-        if n % per_burst == 0:
-            k = n // per_burst
-            req = fetch_req + 1
-            gate = (k + 1) * per_burst - buf_instr - 1
-            if gate >= 0 and gate < len(dispatched_at):
-                req = max(req, dispatched_at[gate])
-            fetch_req = req
-            first = max(req + L, fetch_last + 1)
-            fetch_last = first + min(per_burst, end - n) * beats_per_instr - 1
-            fetch_bursts.append((first, fetch_last - first + 1))
-            counters["rd_bytes"] += min(per_burst, end - n) * INSTR_BYTES
-            burst_first = first
-        ready = burst_first + (n % per_burst + 1) * beats_per_instr
+        if n % 256 == 0 and n:
+            # Every later burst is requested after the current fetch request and after the
+            # last dispatch.
+            chan.prune(min(fetch_state[0], dispatched_at[-1]))
+            for k in [k for k in fetch_pieces if k < n // per_burst]:
+                del fetch_pieces[k]
+        # In the buffer the cycle after its last beat.
+        ready = _beat_cycle(fetch_pieces[n // per_burst], (n % per_burst + 1) * bpi - 1) + 1
         fetched_at.append(ready)
         e = eng[n]
         if op == Op.SYNC or op == Op.HALT:
             d = max(dispatch + 1, ready, done_all + 1)
             dispatch = d
             dispatched_at.append(d)
+            fetch_gated(n)
             done_all = d
             if tr is not None:
                 tr[n] = (d, d, d, d)
@@ -417,6 +506,7 @@ def _simulate(
             d = max(d, q[-Q])  # a queue slot frees when the engine accepts
         dispatch = d
         dispatched_at.append(d)
+        fetch_gated(n)
         counters["instrs"] += 1
         earliest = d + 1
         wait = 0
@@ -442,10 +532,9 @@ def _simulate(
                 req += 1
                 if len(ends) >= O:
                     req = max(req, ends[-O] + 1)
-                start = max(req + L, ld["data_end"] + 1)
-                if rchan is not None:
-                    start = rchan.place(start, b)
-                ld["data_end"] = start + b - 1
+                start = max(req + L, ld["data_end"] + 1, chan.fetch.after(req) + 1)
+                ld["data_end"] = chan.take(start, b)[-1][1]
+                chan.load.add(req, ld["data_end"])
                 ends.append(ld["data_end"])
             if len(ends) > 4 * O:
                 del ends[: len(ends) - O]
@@ -454,7 +543,7 @@ def _simulate(
             ld["last_req"] = req
             ld["gen_free"] = req + 1
             ld["slot_free"] = cmd + 1
-            ld["finish"].append(last)
+            ld["finish"] = [ld["finish"][-1], last]
             done = last + tm.load_signal
             counters["rd_bytes"] += beats * B
             by_kind[Kind(sub).name] += row[c["rows"]] * nbytes
@@ -522,7 +611,7 @@ def _simulate(
                 for k, b in enumerate(bursts):
                     start = last_beat + 1
                     if k >= O:
-                        start = max(start, resp[k - O] + 1)
+                        start = max(start, resp[k - O] + tm.store_reissue)
                     last_beat = start + b - 1
                     resp.append(last_beat + L)
                 done = resp[-1] + tm.store_signal
@@ -555,5 +644,4 @@ def _simulate(
         layers=per_layer,
         trace=tr,
         seconds=time.perf_counter() - t0,
-        fetch_bursts=fetch_bursts,
     )

@@ -122,6 +122,29 @@ def test_memory_latency_and_backpressure(simulator, stall, latency):
     check(report)
 
 
+@pytest.mark.parametrize("latency", [2, 30])
+def test_cycle_model_on_a_narrow_bus_with_short_loads(latency):
+    """The transposed k3s2 layer on the small config (32-bit bus: an instruction is 4 beats,
+    LOADs of one row each, 64 one-beat store bursts): the fetch unit and the loads share the
+    in-order read channel, the stores wait on write responses; the cycle model within 5%
+    (docs/rtl.md, "Cycle model against the RTL")."""
+    from harness import unavailable
+
+    reason = unavailable("verilator")
+    if reason is not None:
+        pytest.skip(reason)
+    coords = scene(2400)
+    program = compile_layer(coords, "deconv3s2:4:6", SMALL, seed=3).program
+    report = simulate(
+        program,
+        simulator="verilator",
+        latency=latency,
+        name=f"core-model-deconv3s2-{latency}",
+    )
+    check(report)
+    assert abs(report["model_error"]) <= 0.05, (report["cycles"], report["model_cycles"])
+
+
 @pytest.mark.icarus_slow
 def test_reset_in_the_middle_of_a_run(simulator):
     coords = scene(scene_size(simulator))
