@@ -6,6 +6,7 @@ build/bench/results.json.  Targets: rulebook ratio <= 1.0, float conv ratio <= 2
 
 import numpy as np
 import pytest
+
 from accss3d.golden import random_operands, sparse_conv
 from accss3d.layouts import to_spconv
 from accss3d.rulebook import ConvSpec, build_kernel_map

@@ -289,7 +289,8 @@ def test_abort_mid_burst_completes_bursts_and_idles(cfg):
 
 
 @pytest.mark.parametrize(
-    "cfg", [*CFGS, CONFIGS["default"].replace(name="default64", bus_data_bits=64)],
+    "cfg",
+    [*CFGS, CONFIGS["default"].replace(name="default64", bus_data_bits=64)],
     ids=lambda c: c.name,
 )
 def test_one_beat_per_cycle(cfg):

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+
 from accss3d.arch import CONFIGS, ArchConfig, get_config
 from accss3d.errors import ConfigError
 

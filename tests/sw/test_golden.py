@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from accss3d.errors import ConfigError, InputError
 from accss3d.golden import (
     accumulate_int,

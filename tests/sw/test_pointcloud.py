@@ -2,9 +2,10 @@
 
 import numpy as np
 import pytest
+from plyfile import PlyData, PlyElement
+
 from accss3d.errors import InputError
 from accss3d.pointcloud import PointCloud, load_point_cloud, save_ply
-from plyfile import PlyData, PlyElement
 
 
 def _vertex(n, coord="f4", extra=True, rng=None):

@@ -2,10 +2,11 @@
 
 import numpy as np
 import pytest
-from accss3d.errors import ConfigError
-from accss3d.quant import Requant, saturate, wrap
 from hypothesis import given
 from hypothesis import strategies as st
+
+from accss3d.errors import ConfigError
+from accss3d.quant import Requant, saturate, wrap
 
 
 def test_wrap_and_saturate():

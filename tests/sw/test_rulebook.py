@@ -2,11 +2,12 @@
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from accss3d.coords import BrickIndex, neighbour_table
 from accss3d.errors import ConfigError, InputError
 from accss3d.rulebook import ConvSpec, build_kernel_map, downsample_coords, kernel_offsets
-from hypothesis import given
-from hypothesis import strategies as st
 
 
 def brute_table(in_coords, out_coords, offsets, sign=1):

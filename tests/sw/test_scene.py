@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from accss3d.errors import ConfigError, InputError
 from accss3d.rulebook import ConvSpec, build_kernel_map
 from accss3d.scene import LABELS, RoomSpec, generate_scene, load_scene, parse_scene_name
