@@ -10,16 +10,26 @@ instructions:
   instruction reads - its rulebook entries, input slots, weight rows, the bias - is looked up
   in the log *as of that instruction* (the last logged write before it, else the value at the
   batch start), so each one sees L1 exactly as it was at its place in the program;
+* reads are grouped by *version*: the COMPUTEs of a batch that read the same rulebook run
+  (address, length) with no LOAD of those words between them (:meth:`_Mem.versions`) read
+  it once, at the first of them; likewise one input gather per (run, IFM base, stride,
+  offset, version) and one weight tile per (address, version).  Race checks read as the
+  first of a group (its knowledge is the least: engines learn in program order) and are
+  overwritten after the last of it, so they are exactly as strict as per COMPUTE;
 * COMPUTEs that read the same rulebook run into the same accumulator rows (the Cin tiles of
-  one weight plane) are fused into one wider matrix product; products are computed with one
-  batched matrix product per (run length, width) bucket;
+  one weight plane) are fused into one wider matrix product at the first one's place -
+  unless their rows repeat or a reset, FILL or STORE of their rows comes between them (then
+  each stands alone); products are computed with one batched matrix product per (run
+  length, width) bucket, in float32 while no partial sum can reach 2^24 (exact), else
+  float64;
 * the accumulators are one event-sorted pass per batch: per row, in program order, a
   contribution adds, a ``first`` entry under ``use_first`` (or a FILL) restarts from the bias,
   a STORE reads the running value.
 
 A batch ends at SYNC/HALT, before a PSUM load, before a LOAD of external memory that a queued
-STORE writes, and when it grows large.  ``batch=False`` flushes after every instruction (the
-reference the batched path is tested against).
+STORE writes, and when it grows large.  ``batch=False`` flushes after every instruction,
+``group=False`` reads and multiplies per COMPUTE (the references the batched, grouped path
+is tested against).
 
 Checks (one-line :class:`~accss3d.errors.ProgramError` naming the instruction):
 
@@ -42,7 +52,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
+from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 from .errors import ProgramError
 from .isa import Engine, Kind, Op, StoreMode
@@ -66,6 +76,7 @@ _LOAD, _COMPUTE, _STORE = int(Engine.LOAD), int(Engine.COMPUTE), int(Engine.STOR
 _MAX_BATCH_PAIRS = 1 << 18
 _MAX_BATCH_LOADS = 1 << 14
 _SHIFT = 20  # event position = instruction << _SHIFT | index within it
+_VERSION_BLOCKS = 64  # granularity of :meth:`_Mem.versions`
 
 
 @dataclass(eq=False)
@@ -118,6 +129,33 @@ def _ranges(starts: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.nda
     return np.asarray(starts, dtype=np.int64)[owner] + within, owner
 
 
+def _group(keys, split=None):
+    """Group equal key tuples: (group of each item, first item, last item of each group),
+    groups numbered in order of their first item; ``split[i]`` starts a new group at item
+    ``i`` (within its key)."""
+    n = len(keys[0])
+    if not n:
+        z = np.zeros(0, np.int64)
+        return z, z, z
+    order = np.lexsort(keys[::-1])  # stable: items ascending within a key
+    new = np.zeros(n, dtype=bool)
+    new[0] = True
+    for k in keys:
+        ks = k[order]
+        new[1:] |= ks[1:] != ks[:-1]
+    if split is not None:
+        new |= split[order]
+    starts = np.flatnonzero(new)
+    first = order[starts]
+    last = order[np.append(starts[1:], n) - 1]
+    rank = np.argsort(first)
+    renum = np.empty(len(rank), np.int64)
+    renum[rank] = np.arange(len(rank))
+    gid = np.empty(n, np.int64)
+    gid[order] = renum[np.cumsum(new) - 1]
+    return gid, first[rank], last[rank]
+
+
 def accumulate(ofm, rows, prod, reset, bias, acc_bits) -> None:
     """Sequential accumulation of products into accumulator rows (in place).
 
@@ -146,7 +184,8 @@ def _events(ofm, rows, pos, prod, reset, read, bias):
 
     Each event ``e`` touches row ``rows[e]`` at position ``pos[e]``: a reset sets the row to
     ``bias[e] + prod[e]``, a contribution adds ``prod[e]``, a read (``read[e]``, prod 0)
-    observes the running value.  Returns ``((rows touched, final values), values at every
+    observes the running value.  ``bias`` is one vector per event, or ``(vectors, index
+    per event)``.  Returns ``((rows touched, final values), values at every
     event in the input order)``.
     """
     order = np.lexsort((pos, rows))
@@ -161,7 +200,12 @@ def _events(ofm, rows, pos, prod, reset, read, bias):
     csum = np.cumsum(prod[order], axis=0)
     before = np.zeros_like(csum[:1]).repeat(len(starts), axis=0)
     before[1:] = csum[starts[1:] - 1]
-    base = np.where(rs[starts][:, None], bias[order][starts], ofm[r[starts]])
+    so = order[starts]
+    if isinstance(bias, tuple):  # (vectors, index of each event's)
+        bias_s = bias[0][bias[1][so]]
+    else:
+        bias_s = bias[so]
+    base = np.where(rs[starts][:, None], bias_s, ofm[r[starts]])
     values = base[epoch] + csum - before[epoch]
     last = np.flatnonzero(np.append(new_row[1:], True))
     out = np.empty_like(values)
@@ -260,6 +304,7 @@ class _Mem:
         self.log_w = np.zeros(0, np.int64)
         self.log_n = np.zeros(0, np.int64)
         self.log_v = np.zeros((0, self.word_bytes), np.uint8)
+        self.writers = np.zeros(0, np.int64)  # the batch's LOADs, in program order
 
     def settle(self, f: dict, mem: np.ndarray):
         """Resolve the queued LOADs into the log; returns (words, writer) of every entry."""
@@ -267,6 +312,7 @@ class _Mem:
             self._empty_log()
             return self.log_w, self.log_n
         n = np.array(self.loads, dtype=np.int64)
+        self.writers = n
         wb = self.word_bytes
         rows, rb = f["rows"][n], f["row_bytes"][n]
         r_idx, owner = _ranges(np.zeros(len(n), np.int64), rows)
@@ -287,7 +333,7 @@ class _Mem:
             logs.append(self._bytes(w[sel], who[sel], src[sel], nbytes[sel], mem))
             w, who, src = w[~sel], who[~sel], src[~sel]
         if len(w):
-            values = mem[src[:, None] + np.arange(wb)]
+            values = sliding_window_view(mem, wb)[src]
             logs.append(((w << 31) | who, w, who, values))
         key = np.concatenate([x[0] for x in logs])
         order = np.argsort(key, kind="stable")
@@ -316,16 +362,58 @@ class _Mem:
         values = np.where(hit, vals[np.maximum(i, 0)], self.data.reshape(-1)[qbyte])
         return pair, pw, pn, values.astype(np.uint8)
 
+    def versions(self, at: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        """A version of words ``lo..hi`` as of each instruction ``at`` (of this batch).
+
+        Two instructions reading the same words get the same version only when no LOAD
+        of the batch between them writes one of them, so they read the same values and
+        the same last writers.  Conservative (words in blocks): a different version
+        does not mean different values.
+        """
+        if not len(self.log_n) or not len(at):
+            return np.zeros(len(at), np.int64)
+        bs = -(-self.words // _VERSION_BLOCKS)
+        nb = -(-self.words // bs)
+        writers = self.writers
+        cov = np.zeros((len(writers), nb), dtype=np.int32)
+        cov[np.searchsorted(writers, self.log_n), self.log_w // bs] = 1
+        cum = np.zeros((len(writers) + 1, nb + 1), dtype=np.int32)
+        np.cumsum(cov, axis=0, out=cov)
+        np.cumsum(cov, axis=1, out=cum[1:, 1:])
+        k = np.searchsorted(writers, at)  # writers before each instruction
+        bl = np.clip(lo // bs, 0, nb - 1)
+        bh = np.clip(hi // bs, 0, nb - 1)
+        return cum[k, bh + 1] - cum[k, bl]
+
     def lookup(self, words: np.ndarray, at: np.ndarray):
         """Value and last writer of each word as it was when instruction ``at`` ran."""
         if not len(self.log_key):
             return self.data[words], self.lw[words]
-        i = np.searchsorted(self.log_key, (words << 31) | at) - 1
-        ok = i >= 0
-        ok[ok] = self.log_w[i[ok]] == words[ok]
-        j = np.maximum(i, 0)
-        values = np.where(ok[:, None], self.log_v[j], self.data[words])
-        writer = np.where(ok, self.log_n[j], self.lw[words])
+        nw = len(self.writers)
+        if (nw + 1) * self.words <= 2 * len(words):
+            # A table of the last log entry of every word after each writer of the batch.
+            last = np.full((nw + 1, self.words), -1, dtype=np.int64)
+            last[np.searchsorted(self.writers, self.log_n) + 1, self.log_w] = np.arange(
+                len(self.log_w)
+            )  # entries of a word are in program order: later writers, later entries
+            np.maximum.accumulate(last, axis=0, out=last)
+            i = last[np.searchsorted(self.writers, at), words]
+            hit = np.flatnonzero(i >= 0)
+        else:
+            i = np.searchsorted(self.log_key, (words << 31) | at) - 1
+            ok = i >= 0
+            ok[ok] = self.log_w[i[ok]] == words[ok]
+            hit = np.flatnonzero(ok)
+        j = i[hit]
+        miss = np.ones(len(words), bool)
+        miss[hit] = False
+        miss = np.flatnonzero(miss)
+        values = np.empty((len(words), self.word_bytes), np.uint8)
+        values[hit] = self.log_v[j]
+        values[miss] = self.data[words[miss]]
+        writer = np.empty(len(words), np.int64)
+        writer[hit] = self.log_n[j]
+        writer[miss] = self.lw[words[miss]]
         return values, writer
 
     def commit(self):
@@ -347,14 +435,25 @@ class FuncSim:
         Check that the tokens order every conflicting access (races).
     batch : bool
         Run in large batches (default) or flush after every instruction (the reference).
+    group : bool
+        Read each rulebook run, input gather and weight tile once per version and fuse the
+        COMPUTEs of a run (default), or read and multiply per COMPUTE (the reference).
     """
 
-    def __init__(self, program: Program, *, check_races: bool = True, batch: bool = True):
+    def __init__(
+        self,
+        program: Program,
+        *,
+        check_races: bool = True,
+        batch: bool = True,
+        group: bool = True,
+    ):
         self.p = program
         cfg = program.cfg
         self.cfg = cfg
         self.check_races = check_races
         self.batch = batch
+        self.group = group
         self.R, self.C = cfg.pe_rows, cfg.pe_cols
         self.ab, self.wb, self.accb = cfg.act_bits // 8, cfg.weight_bits // 8, cfg.acc_bits // 8
         self.m = {n: _Mem(n, cfg.words(n), cfg.word_bytes(n)) for n in ("ifm", "wgt", "rbk")}
@@ -515,10 +614,12 @@ class FuncSim:
                     w,
                 )
                 np.maximum.at(self.dram_r, bus, who)
-            for ld in m.loads:
-                self.counters["rd_bytes"][Kind(int(f["sub"][ld])).name] += int(
-                    f["rows"][ld] * f["row_bytes"][ld]
-                )
+            if m.loads:
+                ld = np.array(m.loads, dtype=np.int64)
+                subs = f["sub"][ld]
+                nbytes = np.bincount(subs, weights=f["rows"][ld] * f["row_bytes"][ld])
+                for sub in np.flatnonzero(nbytes).tolist():
+                    self.counters["rd_bytes"][Kind(sub).name] += int(nbytes[sub])
             words, who = m.settle(f, self.mem)
             if self.check_races and len(words):
                 cr = m.cr[words]
@@ -598,6 +699,8 @@ class FuncSim:
         self.pending_dram[:] = False
 
     def _run_batch(self):
+        if self.group:
+            return self._run_batch_grouped()
         f, R, C = self.f, self.R, self.C
         comp = [(q[1], q[2]) for q in self.queue if q[0] == "c"]
         ns = np.concatenate([np.arange(a, b) for a, b in comp]) if comp else np.zeros(0, np.int64)
@@ -636,29 +739,22 @@ class FuncSim:
         bias_need = np.flatnonzero(reset)
         b_b, b_w = self.m["bias"].lookup(np.zeros(len(bias_need), np.int64), nseg[bias_need])
         if self.check_races:
-            kl = self.K[:, _LOAD]
-            for writer, who, what, where in (
-                (ent_w, nseg, "RBK word", rword),
-                (x_w, nseg, "IFM word", idx),
-                (w_w, wwho, "WGT word", wwords),
-            ):
-                self._check(
-                    writer > kl[who],
-                    who,
-                    "reads",
-                    lambda i, what=what, where=where: f"{what} {int(where[i])}",
-                    "written by",
-                    writer,
-                )
-            self._check(
-                b_w > kl[nseg[bias_need]],
-                nseg[bias_need],
-                "reads",
-                lambda i: "the bias",
-                "written by",
-                b_w,
+            self._raw_reads(
+                [
+                    (ent_w, nseg, "RBK word", rword),
+                    (x_w, nseg, "IFM word", idx),
+                    (w_w, wwho, "WGT word", wwords),
+                    (b_w, nseg[bias_need], "the bias", None),
+                ]
             )
-            self._war_reads(rword, nseg, idx, wwords, wwho, nseg[bias_need])
+            self._war_reads(
+                [
+                    (self.m["rbk"], rword, nseg),
+                    (self.m["ifm"], idx, nseg),
+                    (self.m["wgt"], wwords, wwho),
+                    (self.m["bias"], np.zeros(len(bias_need), np.int64), nseg[bias_need]),
+                ]
+            )
         # Products: fuse the COMPUTEs that share a rulebook run and accumulator rows.
         prod, keep = self._products(ns, pairs, seg, ent, x_b, w_b, rows, reset)
         self.counters["macs"] += len(seg) * R * C
@@ -672,12 +768,8 @@ class FuncSim:
             [np.zeros(int(keep.sum()), bool)], [bias_e[keep]], [nseg[keep]],
         )  # fmt: skip
         stores = []
-        for q in self.queue:
-            if q[0] == "c":
-                continue
-            n = q[1]
-            r0, cnt = int(f["ofm_row"][n]), int(f["rows"][n])
-            rr = np.arange(r0, r0 + cnt)
+        for q, rr in self._fill_store_rows():
+            n, cnt = q[1], len(rr)
             ev_rows.append(rr)
             ev_pos.append(np.full(cnt, n << _SHIFT))
             ev_prod.append(np.zeros((cnt, C), np.int64))
@@ -801,12 +893,9 @@ class FuncSim:
         # FILL rows and STORE reads.
         first = ((self._ent >> 31) & 1).astype(bool) & (f["use_first"][ns[seg]] != 0)
         b_rows, b_pos = [rows[first]], [pos[first]]
-        for q in self.queue:
-            if q[0] != "c":
-                n = q[1]
-                r0, cnt = int(f["ofm_row"][n]), int(f["rows"][n])
-                b_rows.append(np.arange(r0, r0 + cnt))
-                b_pos.append(np.full(cnt, n << _SHIFT))
+        for q, rr in self._fill_store_rows():
+            b_rows.append(rr)
+            b_pos.append(np.full(len(rr), q[1] << _SHIFT))
         bkey = np.sort(np.concatenate(b_rows) * (1 << 40) + np.concatenate(b_pos))
         first_ns = np.full(len(members), np.iinfo(np.int64).max)
         np.minimum.at(first_ns, group, ns)
@@ -822,16 +911,269 @@ class FuncSim:
         key = eg[sel] * (len(self.ofm) + 1) + r
         return len(np.unique(key)) == len(key)
 
+    def _fill_store_rows(self):
+        """(queue entry, accumulator rows) of the queued FILLs and STOREs, in order."""
+        f = self.f
+        for q in self.queue:
+            if q[0] != "c":
+                r0 = int(f["ofm_row"][q[1]])
+                yield q, np.arange(r0, r0 + int(f["rows"][q[1]]))
+
+    def _run_batch_grouped(self):
+        """:meth:`_run_batch` reading each rulebook run, input gather and weight tile once
+        per version (the COMPUTEs that read it with no LOAD of it between them), fusing
+        the COMPUTEs of one run into the same accumulator rows."""
+        f, R, C = self.f, self.R, self.C
+        comp = [(q[1], q[2]) for q in self.queue if q[0] == "c"]
+        ns = np.concatenate([np.arange(a, b) for a, b in comp]) if comp else np.zeros(0, np.int64)
+        rb, im, wm, bm_ = self.m["rbk"], self.m["ifm"], self.m["wgt"], self.m["bias"]
+        pairs = f["pairs"][ns]
+        self.counters["macs"] += int(pairs.sum()) * R * C
+        self.counters["pairs"] += int(pairs.sum())
+        # Rulebook runs: one lookup per (address, length, version).
+        ra = f["rbk_addr"][ns]
+        gid, glead, glast = _group((ra, pairs, rb.versions(ns, ra, ra + pairs - 1)))
+        gp = pairs[glead]
+        gstart = np.cumsum(gp) - gp
+        rword, gseg = _ranges(ra[glead], gp)
+        ent_b, ent_w = rb.lookup(rword, ns[glead][gseg])
+        ent = ent_b.view("<u4").reshape(-1).astype(np.int64)
+        slot = ent & 0xFFFF
+        orow = (ent >> 16) & 0x7FFF
+        first = (ent >> 31) & 1
+        ib, ist, io = f["ifm_base"][ns], f["ifm_stride"][ns], f["ifm_offset"][ns]
+        ob, uf = f["ofm_base"][ns], f["use_first"][ns] != 0
+        if len(ns):
+            smin = np.minimum.reduceat(slot, gstart)
+            smax = np.maximum.reduceat(slot, gstart)
+            omax = np.maximum.reduceat(orow, gstart)
+            has_first = np.maximum.reduceat(first, gstart) != 0
+        else:
+            smin = smax = omax = np.zeros(0, np.int64)
+            has_first = np.zeros(0, bool)
+        # Input gathers: one lookup per (run, base, stride, offset, version).
+        xlo, xhi = ib + io + smin[gid] * ist, ib + io + smax[gid] * ist
+        xid, xlead, xlast = _group((gid, ib, ist, io, im.versions(ns, xlo, xhi)))
+        xg = gid[xlead]
+        xp = gp[xg]
+        xstart = np.cumsum(xp) - xp
+        xe, xseg = _ranges(gstart[xg], xp)  # entry (of its run) of every gathered input
+        xl = xlead[xseg]
+        idx = ib[xl] + slot[xe] * ist[xl] + io[xl]
+        bad = idx >= im.words
+        if bad.any():
+            e = int(np.argmax(bad))
+            n, k = int(ns[xl[e]]), int(xe[e] - gstart[xg[xseg[e]]])
+            raise ProgramError(
+                f"instruction {n}: COMPUTE entry {k} (RBK word {int(ra[xl[e]]) + k}) names "
+                f"IFM word {int(idx[e])}, beyond the {im.words} in L1 (L1_RANGE)"
+            )
+        bad = ob + omax[gid] >= len(self.ofm)
+        if bad.any():
+            m = int(np.argmax(bad))
+            g = gid[m]
+            rows_m = ob[m] + orow[gstart[g] : gstart[g] + gp[g]]
+            k = int(np.argmax(rows_m >= len(self.ofm)))
+            raise ProgramError(
+                f"instruction {int(ns[m])}: COMPUTE entry {k} (RBK word {int(ra[m]) + k}) names "
+                f"accumulator row {int(rows_m[k])}, beyond the {len(self.ofm)} in L1 (L1_RANGE)"
+            )
+        # Weight tiles: one lookup per (address, version).
+        wa = f["wgt_addr"][ns]
+        wid, wlead, wlast = _group((wa, wm.versions(ns, wa, wa + R - 1)))
+        wwords = (wa[wlead][:, None] + np.arange(R)).ravel()
+        w_b, w_w = wm.lookup(wwords, np.repeat(ns[wlead], R))
+        x_b, x_w = im.lookup(idx, ns[xl])
+        # The bias, for every COMPUTE with resets.
+        breset = uf & has_first[gid]
+        bmem = np.flatnonzero(breset)
+        b_b, b_w = bm_.lookup(np.zeros(len(bmem), np.int64), ns[bmem])
+        if self.check_races:
+            self._raw_reads(
+                [
+                    (ent_w, ns[glead][gseg], "RBK word", rword),
+                    (x_w, ns[xl], "IFM word", idx),
+                    (w_w, np.repeat(ns[wlead], R), "WGT word", wwords),
+                    (b_w, ns[bmem], "the bias", None),
+                ]
+            )
+            self._war_reads(
+                [
+                    (rb, rword, ns[glast][gseg]),
+                    (im, idx, ns[xlast][xseg]),
+                    (wm, wwords, np.repeat(ns[wlast], R)),
+                    (bm_, np.zeros(len(bmem), np.int64), ns[bmem]),
+                ]
+            )
+        n0 = int(self.queue[0][1])  # positions relative to the batch's first instruction
+        # Fusion: the COMPUTEs of one run into the same accumulator rows, a new group at
+        # each use_first one; one whose rows repeat, or that a reset, FILL or STORE of its
+        # rows interleaves, falls back to one group per COMPUTE.
+        fid, flead, flast = _group((gid, ob), uf)
+        nf = len(flead)
+        members = np.bincount(fid, minlength=nf)
+        multi = members > 1
+        if multi.any():
+            fbad = self._fusion_bad(
+                n0, ns, gid, gstart, gp, orow, first, ob, breset, flead, flast, multi
+            )
+            if fbad.any():
+                solo = fbad[fid]
+                fid = np.where(solo, nf + np.arange(len(ns)), fid)
+                fid, flead, flast = _group((fid,))
+                nf = len(flead)
+                members = np.bincount(fid, minlength=nf)
+        # Products of every fused group: [x_1 .. x_m] @ [W_1; ..; W_m] on its run's entries.
+        fg = gid[flead]
+        fp = gp[fg]
+        fstart = np.cumsum(fp) - fp
+        E = int(fp.sum())
+        prod = np.zeros((E, C), dtype=np.int64)
+        xv = x_b.view(f"<i{self.ab}").reshape(len(idx), R)
+        wv = w_b.view(f"<i{self.wb}").reshape(len(wlead), R, C)
+        by_f = np.lexsort((np.arange(len(ns)), fid))  # members grouped, in program order
+        mfirst = np.cumsum(members) - members
+        bucket = np.ceil(np.log2(np.maximum(fp, 1))).astype(np.int64)
+        for m_count in np.unique(members).tolist():
+            for b in np.unique(bucket[members == m_count]).tolist():
+                sel = np.flatnonzero((members == m_count) & (bucket == b))
+                width = 1 << b
+                lane = np.arange(width)
+                mpos = by_f[mfirst[sel][:, None] + np.arange(m_count)]  # (G, m) members
+                clip = np.minimum(lane, fp[sel][:, None] - 1)  # (G, width)
+                take = xstart[xid[mpos]][:, None, :] + clip[:, :, None]  # (G, width, m)
+                # Exact in float32 while no partial sum can reach 2^24.
+                bits = self.cfg.act_bits + self.cfg.weight_bits - 2
+                fdt = np.float32 if (m_count * R) << bits <= 1 << 24 else np.float64
+                x = xv[take].astype(fdt).reshape(len(sel), width, m_count * R)
+                w = wv[wid[mpos]].astype(fdt).reshape(len(sel), m_count * R, C)
+                out = np.matmul(x, w)
+                valid = lane < fp[sel][:, None]
+                prod[(fstart[sel][:, None] + clip)[valid]] = out[valid].astype(np.int64)
+        # Accumulator events: fused contributions, FILL resets, STORE reads.
+        fe, fseg = _ranges(gstart[fg], fp)  # entry of its run, per fused contribution
+        k = fe - gstart[fg][fseg]
+        lead_n = ns[flead][fseg]
+        c_rows = ob[flead][fseg] + orow[fe]
+        c_pos = ((lead_n - n0) << _SHIFT) | k
+        c_reset = uf[flead][fseg] & (first[fe] != 0)
+        bias_tab = [np.zeros((1, C), np.int64)]
+        bias_of = np.zeros(len(ns), np.int64)
+        if len(bmem):
+            bias_tab.append(_bytes_to_lanes(b_b, self.accb, C))
+            bias_of[bmem] = 1 + np.arange(len(bmem))
+        c_bias = np.where(c_reset, bias_of[flead][fseg], 0)
+        ev = [(c_rows, c_pos, np.zeros(E, bool), c_reset, c_bias, lead_n, ns[flast][fseg])]
+        stores = []
+        at = E
+        nb = 1 + len(bmem)
+        for q, rr in self._fill_store_rows():
+            n, cnt = q[1], len(rr)
+            pos = np.full(cnt, (n - n0) << _SHIFT)
+            who = np.full(cnt, n)
+            if q[0] == "f":
+                bv, bw = bm_.lookup(np.zeros(1, np.int64), np.array([n]))
+                if self.check_races and bw[0] > self.K[n, _LOAD]:
+                    self._race(n, "reads", "the bias", "written by", bw[0])
+                bias_tab.append(_bytes_to_lanes(bv, self.accb, C))
+                ev.append(
+                    (rr, pos, np.zeros(cnt, bool), np.ones(cnt, bool), np.full(cnt, nb), who, who)
+                )
+                nb += 1
+            else:
+                ev.append(
+                    (
+                        rr,
+                        pos,
+                        np.ones(cnt, bool),
+                        np.zeros(cnt, bool),
+                        np.zeros(cnt, np.int64),
+                        who,
+                        who,
+                    )
+                )
+                stores.append((q, at, cnt))
+            at += cnt
+        erow, epos, eread, ereset, ebias, ewho, elast = (
+            np.concatenate(c) for c in zip(*ev, strict=True)
+        )
+        if self.check_races:
+            self._ofm_races(erow, epos, eread, ewho, elast)
+        eprod = np.zeros((len(erow), C), np.int64)
+        eprod[:E] = prod
+        (frows, fvals), values = _events(
+            self.ofm, erow, epos, eprod, ereset, eread, (np.concatenate(bias_tab), ebias)
+        )
+        self.ofm[frows] = wrap(fvals, self.cfg.acc_bits)
+        values = wrap(values, self.cfg.acc_bits)
+        for q, at, cnt in stores:
+            self._store(q[1], q[2], values[at : at + cnt])
+
+    def _fusion_bad(self, n0, ns, gid, gstart, gp, orow, first, ob, breset, flead, flast, multi):
+        """Fused groups that cannot be fused: rows repeat in their run, or a reset (a
+        ``first`` entry under ``use_first`` of another COMPUTE), FILL or STORE touches one of
+        their rows between their first and last COMPUTE."""
+        bad = np.zeros(len(flead), bool)
+        # Runs whose rows repeat.
+        e_g = np.repeat(np.arange(len(gp)), gp)
+        key = e_g * (int(orow.max()) + 1) + orow
+        key.sort()
+        dup_e = np.flatnonzero(key[1:] == key[:-1])
+        if len(dup_e):
+            gdup = np.zeros(len(gp), bool)
+            gdup[key[dup_e] // (int(orow.max()) + 1)] = True
+            bad |= multi & gdup[gid[flead]]
+        # Barriers: resets of COMPUTEs, FILL rows, STORE reads.
+        rm = np.flatnonzero(breset)
+        re_, rseg = _ranges(gstart[gid[rm]], gp[gid[rm]])
+        keep = first[re_] != 0
+        b_rows = [ob[rm][rseg][keep] + orow[re_][keep]]
+        b_pos = [((ns[rm][rseg][keep] - n0) << _SHIFT) | (re_ - gstart[gid[rm]][rseg])[keep]]
+        for q, rr in self._fill_store_rows():
+            b_rows.append(rr)
+            b_pos.append(np.full(len(rr), (q[1] - n0) << _SHIFT))
+        b_rows, b_pos = np.concatenate(b_rows), np.concatenate(b_pos)
+        sel = np.flatnonzero(multi & ~bad)
+        if len(b_rows) and len(sel):
+            top = max(int(b_pos.max()), int((ns[flast[sel]] - n0).max() + 1) << _SHIFT)
+            shift = top.bit_length() + 1
+            if shift + len(self.ofm).bit_length() > 62:  # keys would overflow: no fusion
+                return bad | multi
+            bkey = np.sort(b_rows << shift | b_pos)
+            g = gid[flead[sel]]
+            fe, fseg = _ranges(gstart[g], gp[g])
+            k = fe - gstart[g][fseg]
+            r = ob[flead[sel]][fseg] + orow[fe]
+            lo = r << shift | (((ns[flead[sel]][fseg] - n0) << _SHIFT) | k)
+            hi = r << shift | (((ns[flast[sel]][fseg] - n0) << _SHIFT) | k)
+            between = np.searchsorted(bkey, hi) - np.searchsorted(bkey, lo, side="right")
+            if (between > 0).any():
+                bad[sel[np.unique(fseg[between > 0])]] = True
+        return bad
+
     # ------------------------------------------------------------------ races
-    def _war_reads(self, rword, rwho, idx, wwords, wwho, bwho):
-        """Reads of queued COMPUTEs vs the LOADs of this batch that overwrote them later."""
+    def _raw_reads(self, reads):
+        """Reads after the LOADs that wrote them: ``reads`` is (writer, reader, what, words)
+        per memory (words None: ``what`` names the one word)."""
+        kl = self.K[:, _LOAD]
+        for writer, who, what, where in reads:
+            self._check(
+                writer > kl[who],
+                who,
+                "reads",
+                lambda i, what=what, where=where: (
+                    what if where is None else f"{what} {int(where[i])}"
+                ),
+                "written by",
+                writer,
+            )
+
+    def _war_reads(self, reads):
+        """Reads of queued COMPUTEs vs the LOADs of this batch that overwrote them later:
+        ``reads`` is (memory, words, reader) per memory; of repeated reads of a word with
+        no write between them, the last one is enough."""
         K = self.K
-        for m, words, who in (
-            (self.m["rbk"], rword, rwho),
-            (self.m["ifm"], idx, rwho),
-            (self.m["wgt"], wwords, wwho),
-            (self.m["bias"], np.zeros(len(bwho), np.int64), bwho),
-        ):
+        for m, words, who in reads:
             lw, ln = m.log_w, m.log_n
             if len(lw) and len(words):
                 # For each write, the last read of the word before it (reads sorted by key).
@@ -852,24 +1194,28 @@ class FuncSim:
             if len(words):
                 np.maximum.at(m.cr, words, who)
 
-    def _ofm_races(self, erow, epos, eread, ewho):
+    def _ofm_races(self, erow, epos, eread, ewho, elast=None):
         """Accumulator rows: a STORE after the writes it reads, a write after the STOREs
-        (and PSUM loads) before it, in program order."""
+        (and PSUM loads) before it, in program order.  A fused write (``elast``: its last
+        COMPUTE, else ``ewho``) is checked as its first COMPUTE and read as its last."""
         K = self.K
         order = np.lexsort((epos, erow))
         r, rd, who = erow[order], eread[order], ewho[order]
+        wl = who if elast is None else elast[order]
         n = len(r)
         new_row = np.ones(n, bool)
         new_row[1:] = r[1:] != r[:-1]
         idx = np.arange(n)
         seg0 = np.maximum.accumulate(np.where(new_row, idx, 0))
-        # Index of the last write / last read strictly before each event, within its row.
-        lw = np.maximum.accumulate(np.where(~rd, idx, -1))
+        # Latest writer / index of the last read strictly before each event, in its row.
+        big = np.int64(1) << 32
+        segbase = (np.cumsum(new_row) - 1) * big
+        wacc = np.maximum.accumulate(segbase + np.where(rd, 0, wl + 1))
+        prev_w = np.concatenate([[-1], wacc[:-1]]) - segbase - 1
         ls = np.maximum.accumulate(np.where(rd, idx, -1))
-        lw = np.concatenate([[-1], lw[:-1]])
         ls = np.concatenate([[-1], ls[:-1]])
-        in_w, in_s = lw >= seg0, ls >= seg0
-        pw = np.where(in_w, who[np.maximum(lw, 0)], self.ow[r])
+        in_w, in_s = prev_w >= 0, ls >= seg0
+        pw = np.where(in_w, prev_w, self.ow[r])
         pw_eng = np.where(in_w, _COMPUTE, self.ow_eng[r])
         ps = np.where(in_s, who[np.maximum(ls, 0)], self.os[r])
         bad = rd & (pw > K[who, pw_eng])
@@ -880,10 +1226,10 @@ class FuncSim:
         self._check(bad, who, "writes", lambda i: f"OFM row {int(r[i])}", "read by", ps)
         last = np.flatnonzero(np.append(new_row[1:], True))
         rows = r[last]
-        lw_last = np.maximum.accumulate(np.where(~rd, idx, -1))[last]
+        w_last = wacc[last] - segbase[last] - 1
         ls_last = np.maximum.accumulate(np.where(rd, idx, -1))[last]
-        wrote = lw_last >= seg0[last]
-        self.ow[rows[wrote]] = who[lw_last[wrote]]
+        wrote = w_last >= 0
+        self.ow[rows[wrote]] = w_last[wrote]
         self.ow_eng[rows[wrote]] = _COMPUTE
         read = ls_last >= seg0[last]
         self.os[rows[read]] = who[ls_last[read]]
@@ -927,6 +1273,8 @@ class FuncSim:
         self.mem[starts[:, None] + np.arange(nbytes)] = data
 
 
-def run_program(program: Program, *, check_races: bool = True, batch: bool = True) -> RunResult:
+def run_program(
+    program: Program, *, check_races: bool = True, batch: bool = True, group: bool = True
+) -> RunResult:
     """Run a program on the functional simulator (see :class:`FuncSim`)."""
-    return FuncSim(program, check_races=check_races, batch=batch).run()
+    return FuncSim(program, check_races=check_races, batch=batch, group=group).run()
