@@ -314,7 +314,8 @@ def compile_plans(
         schedules[name] = sched
         table, est = order_blocks(blocks, cfg, timing)
         ops = table[:, COL["op"]]
-        counts = {op.name: int(np.count_nonzero(ops == int(op))) for op in Op if (ops == op).any()}
+        per_op = np.bincount(ops, minlength=256)
+        counts = {op.name: int(per_op[op]) for op in Op if per_op[op]}
         layers_info.append(
             {
                 "name": name,

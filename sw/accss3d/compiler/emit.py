@@ -79,6 +79,7 @@ class Pool:
         self.cap = cap
         self.n = n_buf
         self.key: list = [None] * n_buf
+        self.where: dict = {}  # key -> buffer holding it
         self.version = [0] * n_buf
         self.last = [-1] * n_buf
         self.tick = 0
@@ -90,11 +91,13 @@ class Pool:
     def ensure(self, key) -> tuple[int, bool]:
         """The buffer holding ``key`` and whether it was already there (else: reassigned)."""
         self.tick += 1
-        for b, k in enumerate(self.key):
-            if k == key:
-                self.last[b] = self.tick
-                return b, True
-        b = min(range(self.n), key=lambda x: self.last[x])
+        b = self.where.get(key)
+        if b is not None:
+            self.last[b] = self.tick
+            return b, True
+        b = min(range(self.n), key=self.last.__getitem__)
+        self.where.pop(self.key[b], None)
+        self.where[key] = b
         self.key[b] = key
         self.version[b] += 1
         self.last[b] = self.tick
@@ -415,14 +418,18 @@ class LayerEmitter:
         self.blocks.append(Block(int(engine), rows, tuple(reads), tuple(writes)))
 
     def _cached_load(self, key, build, base: int) -> np.ndarray:
-        """LOAD rows built once per content (L1 addresses relative), placed at ``base``."""
-        rows = self._load_cache.get(key)
-        if rows is None:
-            rows = build()
-            self._load_cache[key] = rows
-        rows = rows.copy()
-        rows[:, _L1] += base
-        return rows
+        """LOAD rows built once per content and buffer (L1 addresses relative to the buffer,
+        placed at ``base``; blocks share them, nothing writes them after)."""
+        placed = self._load_cache.get((key, base))
+        if placed is None:
+            rows = self._load_cache.get(key)
+            if rows is None:
+                rows = build()
+                self._load_cache[key] = rows
+            placed = rows.copy()
+            placed[:, _L1] += base
+            self._load_cache[(key, base)] = placed
+        return placed
 
     # ------------------------------------------------------------------ contents
     def _ensure_bias(self, j: int):
@@ -585,26 +592,31 @@ class LayerEmitter:
         rbk_base = self.rbk.base(rb)
         L = self.seq_len
         gkey = tp["gkey"][a:b]
-        cuts = np.flatnonzero(gkey[1:] != gkey[:-1]) + 1 if len(gkey) > 1 else []
-        bounds = [0, *list(cuts), b - a]
-        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+        # One block per weight group (the weight buffer is placed group by group).
+        bounds = [0, *(np.flatnonzero(gkey[1:] != gkey[:-1]) + 1).tolist(), b - a]
+        sl = slice(a, b)
+        rows = np.zeros((b - a, NCOL), dtype=np.int64)
+        rows[:, _OP] = int(Op.COMPUTE)
+        rows[:, _RBK] = rbk_base + tp["rbk_addr"][sl]
+        rows[:, _PAIRS] = tp["pairs"][sl]
+        rows[:, _IFMB] = ifm_base + tp["ifm_base"][sl]
+        rows[:, _IFMS] = tp["ifm_stride"][sl]
+        rows[:, _IFMO] = tp["ifm_offset"][sl]
+        rows[:, _OFMB] = ofm_base
+        uf = tp["use_first"][sl]
+        rows[:, _UF] = uf
+        uf_any = np.maximum.reduceat(uf, bounds[:-1]).tolist()
+        ifm_tag = self.ifm.tag(ifm_b)
+        woff, lens = [], []
+        for g, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
             wb, g0 = self._ensure_wgt(j, int(pos[lo]))
-            rows = np.zeros((hi - lo, NCOL), dtype=np.int64)
-            rows[:, _OP] = int(Op.COMPUTE)
-            rows[:, _WGT] = self.wgt.base(wb) + (pos[lo:hi] + j * L - g0) * self.R
-            sl = slice(a + lo, a + hi)
-            rows[:, _RBK] = rbk_base + tp["rbk_addr"][sl]
-            rows[:, _PAIRS] = tp["pairs"][sl]
-            rows[:, _IFMB] = ifm_base + tp["ifm_base"][sl]
-            rows[:, _IFMS] = tp["ifm_stride"][sl]
-            rows[:, _IFMO] = tp["ifm_offset"][sl]
-            rows[:, _OFMB] = ofm_base
-            uf = tp["use_first"][sl]
-            rows[:, _UF] = uf
-            reads = [self.ifm.tag(ifm_b), rbk_tag, self.wgt.tag(wb)]
-            if uf.any():
+            woff.append(self.wgt.base(wb) + (j * L - g0) * self.R)
+            lens.append(hi - lo)
+            reads = [ifm_tag, rbk_tag, self.wgt.tag(wb)]
+            if uf_any[g]:
                 reads.append(bias_tag)
-            self._emit(Engine.COMPUTE, rows, reads=reads, writes=[ofm_tag])
+            self._emit(Engine.COMPUTE, rows[lo:hi], reads=reads, writes=[ofm_tag])
+        rows[:, _WGT] = np.repeat(woff, lens) + pos * self.R
 
     def _store(self, ofm_row: int, n_rows: int, o0: int, j: int, ofm_tag):
         chans = min(self.C, self.cout - j * self.C)

@@ -77,12 +77,13 @@ def order_blocks(blocks: list[Block], cfg: ArchConfig, timing: Timing) -> tuple[
     start = [0.0] * n_blk
     end = [0.0] * n_blk
     eng = engines.tolist()
-    deps: list[list[int]] = [[] for _ in range(n_blk)]
+    deps: list = [None] * n_blk  # blocks of other engines each block depends on
     state: dict = {}  # buffer -> [version, last writer block, {engine: last reader block}]
     for b, blk in enumerate(blocks):
         e = blk.engine
-        d = deps[b]
-        for key, ver in blk.reads:
+        d = []
+        reads = blk.reads
+        for key, ver in reads:
             st = state.get(key)
             if st is None or st[0] != ver:
                 raise AssertionError(f"block {b} reads {key} v{ver} that was never written")
@@ -93,21 +94,27 @@ def order_blocks(blocks: list[Block], cfg: ArchConfig, timing: Timing) -> tuple[
             st = state.get(key)
             if st is None or st[0] != ver:
                 if st is not None:
-                    if st[1] is not None and eng[st[1]] != e:
-                        d.append(st[1])
-                    d.extend(r for f, r in st[2].items() if f != e)
+                    w = st[1]
+                    if w is not None and eng[w] != e:
+                        d.append(w)
+                    for f, r in st[2].items():
+                        if f != e:
+                            d.append(r)
                 state[key] = [ver, b, {}]
             else:
                 st[1] = b
-        for key, _ in blk.reads:
+        for key, _ in reads:
             state[key][2][e] = b
         t0 = clock[e]
-        for x in d:
-            if end[x] > t0:
-                t0 = end[x]
+        if d:
+            deps[b] = d
+            for x in d:
+                if end[x] > t0:
+                    t0 = end[x]
         start[b] = t0
-        end[b] = t0 + block_cost[b]
-        clock[e] = end[b]
+        t1 = t0 + block_cost[b]
+        end[b] = t1
+        clock[e] = t1
     start = np.array(start)
     # Instruction times and program order.
     excl = np.cumsum(cost) - cost
@@ -118,24 +125,30 @@ def order_blocks(blocks: list[Block], cfg: ArchConfig, timing: Timing) -> tuple[
     pos[order] = np.arange(len(rows))
     first_prog = pos[first_nat].tolist()
     last_prog = pos[last_nat].tolist()
-    wait_bits = np.zeros((len(rows), 4), dtype=np.int64)  # wp wn sp sn, in program order
-    covered = {}
+    bits: tuple[list, ...] = ([], [], [], [])  # wp wn sp sn: program positions
+    covered = [[-1] * 3 for _ in range(3)]  # [engine][engine it waited for]: last position
     for b in range(n_blk):
         d = deps[b]
-        if not d:
+        if d is None:
             continue
         e = eng[b]
-        for f in {eng[x] for x in d}:
-            req = max(last_prog[x] for x in d if eng[x] == f)
-            if req <= covered.get((e, f), -1):
+        need = [-1, -1, -1]  # per engine: the last position waited for
+        for x in d:
+            p = last_prog[x]
+            if p > need[eng[x]]:
+                need[eng[x]] = p
+        cov = covered[e]
+        for f in range(3):
+            req = need[f]
+            if req < 0 or req <= cov[f]:
                 continue
-            covered[(e, f)] = req
+            cov[f] = req
             if f == e - 1:  # the previous engine produced: wait wp, it signals sn
-                wait_bits[first_prog[b], 0] = 1
-                wait_bits[req, 3] = 1
+                bits[0].append(first_prog[b])
+                bits[3].append(req)
             elif f == e + 1:  # the next engine: wait wn, it signals sp
-                wait_bits[first_prog[b], 1] = 1
-                wait_bits[req, 2] = 1
+                bits[1].append(first_prog[b])
+                bits[2].append(req)
             else:
                 raise AssertionError(
                     f"block {b} ({Engine(e).name}) depends on the {Engine(f).name} engine: no "
@@ -143,5 +156,5 @@ def order_blocks(blocks: list[Block], cfg: ArchConfig, timing: Timing) -> tuple[
                 )
     table = rows[order]
     for col, name in enumerate(("wp", "wn", "sp", "sn")):
-        table[:, COL[name]] |= wait_bits[:, col]
+        table[np.array(bits[col], dtype=np.int64), COL[name]] |= 1
     return table, float(max(end))
