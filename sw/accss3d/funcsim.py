@@ -77,6 +77,7 @@ _MAX_BATCH_PAIRS = 1 << 18
 _MAX_BATCH_LOADS = 1 << 14
 _SHIFT = 20  # event position = instruction << _SHIFT | index within it
 _VERSION_BLOCKS = 64  # granularity of :meth:`_Mem.versions`
+_MAX_TABLE = 1 << 24  # entries of a lookup table (:meth:`_Mem.lookup`)
 
 
 @dataclass(eq=False)
@@ -229,46 +230,55 @@ def knowledge(table: np.ndarray, end: int) -> np.ndarray:
     for name, prod, pbit, cons, cbit in DIRECTIONS:
         wait_cols[name] = (eng == int(cons)) & (table[:n, COL[cbit]] != 0)
         sig_cols[name] = (eng == int(prod)) & (table[:n, COL[pbit]] != 0)
-    event = barrier.copy()
-    for name in wait_cols:
-        event |= wait_cols[name] | sig_cols[name]
+    names = list(wait_cols)
+    wmask = np.zeros(n, np.int64)
+    smask = np.zeros(n, np.int64)
+    for d, name in enumerate(names):
+        wmask |= wait_cols[name].astype(np.int64) << d
+        smask |= sig_cols[name].astype(np.int64) << d
+    event = barrier | (wmask != 0) | (smask != 0)
     last = np.full((3, n), -1, dtype=np.int64)
     idx = np.arange(n)
     for e in range(3):
         if n:
             last[e] = np.maximum.accumulate(np.where(eng == e, idx, -1))
-    cur = [[-1, -1, -1] for _ in range(3)]
-    queues = {name: deque() for name in wait_cols}
-    pos = {e: [] for e in range(3)}
-    val = {e: [] for e in range(3)}
-    waits_of = {
-        e: [(name, wait_cols[name]) for name, _, _, c, _ in DIRECTIONS if c == e] for e in range(3)
-    }
-    sigs_of = {
-        e: [(name, sig_cols[name]) for name, p, _, _, _ in DIRECTIONS if p == e] for e in range(3)
-    }
-    for i in np.flatnonzero(event).tolist():
-        if barrier[i]:
-            known = [int(last[e][i - 1]) if i else -1 for e in range(3)]
-            for e in range(3):
-                cur[e] = [max(a, b) for a, b in zip(cur[e], known, strict=True)]
-                pos[e].append(i)
-                val[e].append(list(cur[e]))
+    dirs = [[d for d in range(len(names)) if m >> d & 1] for m in range(1 << len(names))]
+    queues = [deque() for _ in names]
+    cur = [(-1, -1, -1)] * 3
+    pos: list = [[], [], []]
+    val: list = [[], [], []]
+    ev = np.flatnonzero(event)
+    for i, e, b, wm, sm in zip(
+        ev.tolist(),
+        eng[ev].tolist(),
+        barrier[ev].tolist(),
+        wmask[ev].tolist(),
+        smask[ev].tolist(),
+        strict=True,
+    ):
+        if b:
+            k0, k1, k2 = (int(last[x][i - 1]) if i else -1 for x in range(3))
+            for x in range(3):
+                c0, c1, c2 = cur[x]
+                cur[x] = (max(c0, k0), max(c1, k1), max(c2, k2))
+                pos[x].append(i)
+                val[x].append(cur[x])
             continue
-        e = int(eng[i])
         c = cur[e]
-        for name, col in waits_of[e]:
-            if col[i]:
-                s = queues[name].popleft()
-                c = [max(a, b) for a, b in zip(c, s, strict=True)]
-        cur[e] = c
-        k = list(c)
-        k[e] = i
-        for name, col in sigs_of[e]:
-            if col[i]:
-                queues[name].append(k)
+        if wm:
+            c0, c1, c2 = c
+            for d in dirs[wm]:
+                s0, s1, s2 = queues[d].popleft()
+                c0 = s0 if s0 > c0 else c0
+                c1 = s1 if s1 > c1 else c1
+                c2 = s2 if s2 > c2 else c2
+            c = cur[e] = (c0, c1, c2)
+        if sm:
+            k = (i, c[1], c[2]) if e == 0 else (c[0], i, c[2]) if e == 1 else (c[0], c[1], i)
+            for d in dirs[sm]:
+                queues[d].append(k)
         pos[e].append(i)
-        val[e].append(list(c))
+        val[e].append(c)
     K = np.full((n, 3), -1, dtype=np.int64)
     for e in range(3):
         mine = np.flatnonzero(eng == e)
@@ -305,6 +315,8 @@ class _Mem:
         self.log_n = np.zeros(0, np.int64)
         self.log_v = np.zeros((0, self.word_bytes), np.uint8)
         self.writers = np.zeros(0, np.int64)  # the batch's LOADs, in program order
+        self.log_k = None  # index in writers of each entry's LOAD (when needed)
+        self.log_dups = False  # a LOAD writes a word twice (overlapping rows)
 
     def settle(self, f: dict, mem: np.ndarray):
         """Resolve the queued LOADs into the log; returns (words, writer) of every entry."""
@@ -315,6 +327,8 @@ class _Mem:
         self.writers = n
         wb = self.word_bytes
         rows, rb = f["rows"][n], f["row_bytes"][n]
+        self.log_dups = bool(np.any((rows > 1) & (f["l1_stride"][n] < -(-rb // wb))))
+        self.log_k = None
         r_idx, owner = _ranges(np.zeros(len(n), np.int64), rows)
         w0 = f["l1_addr"][n][owner] + r_idx * f["l1_stride"][n][owner]
         src0 = f["ext_addr"][n][owner] + r_idx * f["ext_stride"][n][owner]
@@ -333,14 +347,19 @@ class _Mem:
             logs.append(self._bytes(w[sel], who[sel], src[sel], nbytes[sel], mem))
             w, who, src = w[~sel], who[~sel], src[~sel]
         if len(w):
-            values = sliding_window_view(mem, wb)[src]
-            logs.append(((w << 31) | who, w, who, values))
-        key = np.concatenate([x[0] for x in logs])
-        order = np.argsort(key, kind="stable")
-        self.log_key = key[order]
-        self.log_w = np.concatenate([x[1] for x in logs])[order]
-        self.log_n = np.concatenate([x[2] for x in logs])[order]
-        self.log_v = np.concatenate([x[3] for x in logs])[order]
+            # In program order per word already: a stable sort by word sorts by (word, LOAD).
+            order = np.argsort(w.astype(np.uint16) if self.words <= 1 << 16 else w, kind="stable")
+            w, who = w[order], who[order]
+            logs.append(((w << 31) | who, w, who, sliding_window_view(mem, wb)[src[order]]))
+        if len(logs) == 1:
+            self.log_key, self.log_w, self.log_n, self.log_v = logs[0]
+        else:
+            key = np.concatenate([x[0] for x in logs])
+            order = np.argsort(key, kind="stable")
+            self.log_key = key[order]
+            self.log_w = np.concatenate([x[1] for x in logs])[order]
+            self.log_n = np.concatenate([x[2] for x in logs])[order]
+            self.log_v = np.concatenate([x[3] for x in logs])[order]
         self.loads = []
         return self.log_w, self.log_n
 
@@ -362,6 +381,11 @@ class _Mem:
         values = np.where(hit, vals[np.maximum(i, 0)], self.data.reshape(-1)[qbyte])
         return pair, pw, pn, values.astype(np.uint8)
 
+    def _writer_index(self) -> np.ndarray:
+        if self.log_k is None:
+            self.log_k = np.searchsorted(self.writers, self.log_n)
+        return self.log_k
+
     def versions(self, at: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
         """A version of words ``lo..hi`` as of each instruction ``at`` (of this batch).
 
@@ -376,7 +400,7 @@ class _Mem:
         nb = -(-self.words // bs)
         writers = self.writers
         cov = np.zeros((len(writers), nb), dtype=np.int32)
-        cov[np.searchsorted(writers, self.log_n), self.log_w // bs] = 1
+        cov[self._writer_index(), self.log_w // bs] = 1
         cum = np.zeros((len(writers) + 1, nb + 1), dtype=np.int32)
         np.cumsum(cov, axis=0, out=cov)
         np.cumsum(cov, axis=1, out=cum[1:, 1:])
@@ -390,12 +414,17 @@ class _Mem:
         if not len(self.log_key):
             return self.data[words], self.lw[words]
         nw = len(self.writers)
-        if (nw + 1) * self.words <= 2 * len(words):
-            # A table of the last log entry of every word after each writer of the batch.
-            last = np.full((nw + 1, self.words), -1, dtype=np.int64)
-            last[np.searchsorted(self.writers, self.log_n) + 1, self.log_w] = np.arange(
-                len(self.log_w)
-            )  # entries of a word are in program order: later writers, later entries
+        size = (nw + 1) * self.words
+        if size <= 16 * len(words) and size <= _MAX_TABLE:
+            # A table of the last log entry of every word after each writer of the batch
+            # (entries of a word are in program order: later writers, later entries).
+            lw, lk = self.log_w, self._writer_index()
+            last = np.full((nw + 1, self.words), -1, dtype=np.int32)
+            if self.log_dups:  # the last entry of each (word, LOAD)
+                one = np.flatnonzero(np.append((lw[1:] != lw[:-1]) | (lk[1:] != lk[:-1]), True))
+                last[lk[one] + 1, lw[one]] = one
+            else:
+                last[lk + 1, lw] = np.arange(len(lw), dtype=np.int32)
             np.maximum.accumulate(last, axis=0, out=last)
             i = last[np.searchsorted(self.writers, at), words]
             hit = np.flatnonzero(i >= 0)

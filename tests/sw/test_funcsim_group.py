@@ -109,3 +109,35 @@ def test_shuffled_sequential_semantics(programs, name, seed):
     ref = outcome(mutant, group=False, check_races=False)
     assert outcome(mutant, check_races=False) == ref
     assert outcome(mutant, check_races=False, batch=False) == ref
+
+
+def test_hand_written_versions_and_fusion():
+    """LOADs that overwrite part of each other, a rulebook reloaded between two COMPUTEs of
+    the same run, a STORE between two Cin tiles (no fusion): both paths agree."""
+    from test_funcsim import BIAS, W, X, program
+
+    from accss3d.isa import pack_rulebook_entry
+
+    words = pack_rulebook_entry([0, 1, 2], [0, 1, 0], [1, 1, 0])
+    other = pack_rulebook_entry([2, 1, 0], [1, 0, 1], [1, 0, 1])
+    text = """\
+LOAD.WGT l1_addr=0 rows=2 ext_addr=0x100 row_bytes=16 ext_stride=16 l1_stride=4
+LOAD.IFM l1_addr=0 rows=3 ext_addr=0x110 row_bytes=4 ext_stride=4 l1_stride=1
+LOAD.IFM l1_addr=1 rows=1 ext_addr=0x114 row_bytes=4 l1_stride=1
+LOAD.BIAS rows=1 ext_addr=0x120 row_bytes=16 l1_stride=1
+LOAD.RBK l1_addr=0 rows=1 ext_addr=0x140 row_bytes=12 l1_stride=3 sn
+COMPUTE pairs=3 ifm_stride=1 use_first wp
+COMPUTE pairs=3 ifm_stride=1 wgt_addr=2 sn
+STORE.RAW rows=2 ext_addr=0x200 ext_stride=16 channels=4 wp sp
+COMPUTE pairs=3 ifm_stride=1 wgt_addr=1 wn sp
+LOAD.RBK l1_addr=0 rows=1 ext_addr=0x150 row_bytes=12 l1_stride=3 wn sn
+COMPUTE pairs=3 ifm_stride=1 wgt_addr=1 wp sn
+STORE.RAW rows=2 ext_addr=0x220 ext_stride=16 channels=4 wp
+HALT
+"""
+    data = {0x100: np.concatenate([W, W[::-1]]), 0x110: X, 0x120: BIAS, 0x140: words, 0x150: other}
+    prog = program(text, data)
+    ref = outcome(prog, group=False)
+    assert isinstance(ref, tuple)
+    assert outcome(prog) == ref
+    assert outcome(prog, batch=False) == ref
