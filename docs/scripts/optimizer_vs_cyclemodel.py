@@ -4,7 +4,8 @@
 
 Every layer is compiled twice - with the optimizer's schedule and with the same schedule's
 double buffering flipped (weights streamed) - and run on the instruction-level cycle model;
-the table compares the per-layer cycles with :func:`accss3d.optimizer.cost`.
+the table compares the per-layer cycles with :func:`accss3d.optimizer.cost` (told which
+layers read their input rows with gaps, :func:`accss3d.optimizer.gapless_rows`).
 """
 
 import sys
@@ -16,7 +17,7 @@ from accss3d.compiler import compile_plans
 from accss3d.cyclemodel import Timing, simulate
 from accss3d.netgolden import random_input, random_params
 from accss3d.network import CoordinateManager, get_network
-from accss3d.optimizer import choose_schedule, cost
+from accss3d.optimizer import choose_schedule, cost, gapless_rows
 from accss3d.scene import load_scene
 from accss3d.schedule import Schedule
 from accss3d.voxel import voxelize
@@ -27,13 +28,15 @@ cloud, v = load_scene(args[1], float(args[2]))
 plans = CoordinateManager(voxelize(cloud, v).coords).plan(get_network(args[3]))
 params = random_params(plans, 0, cfg)
 feats = random_input(plans[0].kmap.n_in, plans[0].cin, 0, cfg)
+gapless = gapless_rows(plans)
 variants = []
 for p in plans:
-    s0 = choose_schedule(p, cfg)
+    g = gapless[p.layer.name]
+    s0 = choose_schedule(p, cfg, gapless=g)
     s1 = Schedule(s0.tile_outputs, s0.order, s0.cout_inner, False, not s0.double_buffer, True)
-    if not cost(p, cfg, s1).feasible:
+    if not cost(p, cfg, s1, gapless=g).feasible:
         s1 = Schedule(s0.tile_outputs, s0.order, False, False, not s0.double_buffer, True)
-    variants.append((s0, s1 if cost(p, cfg, s1).feasible else s0))
+    variants.append((s0, s1 if cost(p, cfg, s1, gapless=g).feasible else s0))
 print(f"{args[3]} on {args[1]} at {v:g} m, config {cfg.name}, default Timing\n")
 print("| layer | schedule | cycle model | cost model | error |")
 print("|---|---|---|---|---|")
@@ -47,7 +50,7 @@ for which in (0, 1):
     for layer in rep.layers:
         p = next(q for q in plans if q.layer.name == layer["name"])
         s = res.schedules[layer["name"]]
-        c = cost(p, cfg, s).cycles
+        c = cost(p, cfg, s, gapless=gapless[p.layer.name]).cycles
         e = c / layer["cycles"] - 1
         errors.append(e)
         totals[which][0] += layer["cycles"]

@@ -29,6 +29,7 @@ them).
 
 from __future__ import annotations
 
+import bisect
 import math
 import time
 import weakref
@@ -64,6 +65,7 @@ __all__ = [
     "choose_schedule",
     "decide",
     "halo_estimate",
+    "gapless_rows",
 ]
 
 #: Methods of the CLI: the fast decision, the exhaustive oracle, or both (with the gap).
@@ -72,6 +74,9 @@ METHODS = ("fast", "oracle", "both")
 START_AFTER_IDLE = 2
 #: Store engine: cycles from a STORE's start to its first write beat (row read, requantizer).
 STORE_SETUP = 7
+#: Store engine: a write burst waiting for a free slot (``outstanding`` in flight) writes its
+#: first beat this many cycles after the response that frees it (cyclemodel.Timing).
+STORE_REISSUE = 3
 #: Store engine: cycles of the layer's CONFIG (requantization parameters).
 CONFIG_CYCLES = 3
 #: Bytes of one LOAD row at most (12-bit ``row_bytes``): longer contiguous data takes a
@@ -119,6 +124,7 @@ FINE_HALO_PAIRS = 200_000
 GROUP_CORRELATION = 1.0
 #: Shortest runs (``R + 1``) at which the statistics tabulate a tile's run cycles.
 RUN_MINS = (2, 3, 5, 9, 17, 33, 65, 129, 257)
+_LOG_RUN_MINS = tuple(math.log(r) for r in RUN_MINS)
 
 
 @dataclass(frozen=True)
@@ -143,6 +149,9 @@ class LayerStats:
         Mean distinct inputs of a tile of ``halo_base**j`` consecutive outputs,
         ``j = 0, 1...`` up to ``min(n_out, HALO_MAX)`` outputs (the first is the ARF);
         empty: estimate it from the ARF alone (:func:`_halo_inputs`).
+    halo_max : tuple of float
+        The largest tile's inputs at the same sizes (how many Cin tiles an IFM pass of
+        plain tiles holds).
     halo_harmonic : tuple of float
         The harmonic mean of the same: greedily packed tiles, which end when their inputs
         fill IFM, hold on average the ``t`` whose harmonic-mean inputs fill it (the mean
@@ -182,6 +191,7 @@ class LayerStats:
     macs: int
     halo: tuple[float, ...] = ()
     halo_harmonic: tuple[float, ...] = ()
+    halo_max: tuple[float, ...] = ()
     presence: tuple[tuple[float, ...], ...] = ()
     plane_runs: float = 0.0
     halo_base: int = HALO_BASE
@@ -193,6 +203,27 @@ class LayerStats:
     def arf(self) -> float:
         """Average receptive field: pairs per output voxel."""
         return self.n_pairs / self.n_out if self.n_out else 0.0
+
+    @cached_property
+    def memo(self) -> dict:
+        """Estimates already made from these statistics (one decision's structures share
+        tile sizes)."""
+        return {}
+
+    @cached_property
+    def max_ratio(self) -> list[float]:
+        """Log ratio of the largest to the mean inputs of a tile at each halo size."""
+        if not self.halo_max or len(self.halo_max) != len(self.halo):
+            return []
+        return [
+            math.log(max(a, 1.0)) - math.log(max(b, 1e-12))
+            for a, b in zip(self.halo_max, self.halo, strict=True)
+        ]
+
+    @cached_property
+    def plane_mask(self) -> tuple[bool, ...]:
+        """Per weight plane: whether it has pairs."""
+        return tuple(c > 0 for c in self.pair_counts)
 
     @cached_property
     def planes(self) -> int:
@@ -236,6 +267,9 @@ def _kmap_stats(kmap: KernelMap) -> dict:
         K, M = kmap.volume, kmap.n_out
         counts = np.count_nonzero(kmap.table >= 0, axis=1)
         halo = [kmap.n_pairs / M] if M else []
+        largest = (
+            [float(counts.size and np.count_nonzero(kmap.table >= 0, axis=0).max())] if M else []
+        )
         harmonic = list(halo)
         presence = [tuple(float(c) / M for c in counts)] if M else []
         spans = [_span_presence((kmap.table >= 0).T)] if M else []
@@ -247,6 +281,7 @@ def _kmap_stats(kmap: KernelMap) -> dict:
             k, o = base["k"], base["o"]
         while T <= min(M, HALO_MAX):
             full = M // T
+            largest.append(float(_tile_inputs(kmap, T).max()))
             inputs = _tile_inputs(kmap, T)[:full]
             halo.append(float(inputs.mean()))
             harmonic.append(float(full / (1.0 / np.maximum(inputs, 1)).sum()))
@@ -270,6 +305,7 @@ def _kmap_stats(kmap: KernelMap) -> dict:
             "pair_counts": tuple(int(c) for c in counts),
             "halo": tuple(halo),
             "halo_harmonic": tuple(harmonic),
+            "halo_max": tuple(largest),
             "presence": tuple(presence),
             "spans": np.array(spans).reshape(len(spans), K, K),
             "plane_runs": runs,
@@ -488,6 +524,7 @@ def layer_stats(plan: LayerPlan) -> LayerStats:
         macs=n_pairs * plan.cin * cout + n_out * plan.residual_channels * cout,
         halo=ks["halo"],
         halo_harmonic=ks["halo_harmonic"],
+        halo_max=ks["halo_max"],
         presence=ks["presence"],
         plane_runs=ks["plane_runs"],
         halo_base=ks["halo_base"],
@@ -588,11 +625,11 @@ class TileProfile:
         out = self._runs.get(key)
         if out is None:
             if self.run_table is not None:  # measured, interpolated in log(run_min)
-                x = np.log(np.array(RUN_MINS, dtype=np.float64))
                 r = math.log(min(max(run_min, RUN_MINS[0]), RUN_MINS[-1]))
-                out = np.exp(
-                    [np.interp(r, x, np.log(np.maximum(row, 1e-12))) for row in self.run_table]
-                )
+                j = min(bisect.bisect_right(_LOG_RUN_MINS, r) - 1, len(RUN_MINS) - 2)
+                f = (r - _LOG_RUN_MINS[j]) / (_LOG_RUN_MINS[j + 1] - _LOG_RUN_MINS[j])
+                rows = np.maximum(self.run_table[:, j : j + 2], 1e-12)
+                out = np.exp(np.log(rows[:, 0]) * (1 - f) + np.log(rows[:, 1]) * f)
             else:
                 out = self.run_matrix(run_min).sum(axis=1)
             self._runs[key] = out
@@ -777,8 +814,12 @@ def tile_profile(
 class _Core:
     """Derived constants of a config and a memory timing (what the formulas read)."""
 
-    def __init__(self, cfg: ArchConfig, mem: MemoryTiming):
+    def __init__(self, cfg: ArchConfig, mem: MemoryTiming, gapless=(True, True)):
         self.cfg, self.mem = cfg, mem
+        #: The gathered tensor's and the output tensor's DRAM rows are gapless (the row
+        #: stride is the row read or written), so runs of consecutive rows stream as one
+        #: transfer; else one burst set per row.
+        self.gapless, self.gapless_out = gapless
         #: Shortest back-to-back run: the weight preload, ``R + 1`` cycles.
         self.run_min = cfg.pe_rows + 1
         #: A run after idle starts issuing this many cycles after its accept.
@@ -794,6 +835,10 @@ class _Core:
         }
         self.wgt_tiles = self.words["wgt"] // cfg.pe_rows
         self._rows: dict[int, float] = {}
+        self._beats: dict[int, float] = {}
+        self.B = cfg.bus_bytes
+        #: Weight groups of a layer's weight sequence (:func:`_pass_groups`) and their loads.
+        self.groups: dict = {}
         self._full_burst = float(self.burst_interval(cfg.max_burst_beats))
 
     def capacity(self, kind: str, double_buffer: bool) -> int:
@@ -801,8 +846,24 @@ class _Core:
         return self._caps[kind, bool(double_buffer)]
 
     def burst_interval(self, beats):
-        """Cycles per read burst of ``beats`` in a stream: request + beats, or latency-bound."""
-        return np.maximum(beats + 1, (self.mem.latency + beats + 1) / self.mem.outstanding)
+        """Cycles per read burst of ``beats`` in a stream: its beats on the data channel, or
+        latency-bound (a burst is requested the cycle after the burst ``outstanding`` back
+        delivered its last beat, its data ``latency`` later)."""
+        return np.maximum(beats, (self.mem.latency + beats) / self.mem.outstanding)
+
+    def store_row_cycles(self, nbytes: int, gapless: bool) -> float:
+        """STORE cycles of one row of ``nbytes`` among many: streamed in full bursts when
+        the rows are gapless, else one burst per row, ``outstanding`` in flight, a burst
+        waiting for a slot written ``STORE_REISSUE`` cycles after the response that frees
+        it (``latency`` after the last beat)."""
+        beats = -(-int(nbytes) // self.cfg.bus_bytes)
+        if gapless:
+            mb = self.cfg.max_burst_beats
+            return beats * max(
+                1.0, (self.mem.latency + STORE_REISSUE + mb - 1) / self.mem.outstanding / mb
+            )
+        per = (self.mem.latency + STORE_REISSUE + beats - 1) / self.mem.outstanding
+        return max(float(beats), per)
 
     def row_cycles(self, nbytes: int) -> float:
         """Transfer cycles of one DMA row of ``nbytes`` (bursts of at most max_burst_beats)."""
@@ -819,17 +880,29 @@ class _Core:
         """Transfer cycles of ``nbytes`` contiguous bytes (vectorized), excluding latency:
         full bursts of max_burst_beats and one shorter one."""
         if not isinstance(nbytes, np.ndarray):
-            beats = math.ceil(nbytes / self.cfg.bus_bytes)
-            full, rem = divmod(beats, self.cfg.max_burst_beats)
-            out = full * self._full_burst
-            if rem:
-                L, n = self.mem.latency, self.mem.outstanding
-                out += max(rem + 1, (L + rem + 1) / n)
+            beats = math.ceil(nbytes / self.B)
+            out = self._beats.get(beats)
+            if out is None:
+                full, rem = divmod(beats, self.cfg.max_burst_beats)
+                out = full * self._full_burst
+                if rem:
+                    L, n = self.mem.latency, self.mem.outstanding
+                    out += max(rem, (L + rem) / n)
+                if len(self._beats) < 1 << 16:
+                    self._beats[beats] = out
             return out
         beats = np.ceil(np.asarray(nbytes, dtype=np.float64) / self.cfg.bus_bytes)
         full = np.floor(beats / self.cfg.max_burst_beats)
         rem = beats - full * self.cfg.max_burst_beats
         return full * self._full_burst + np.where(rem > 0, self.burst_interval(rem), 0.0)
+
+    def rows_cycles(self, rows, row_bytes: int):
+        """Transfer cycles of ``rows`` consecutive DMA rows of ``row_bytes`` (vectorized),
+        excluding latency: a row padded to whole beats is gapless in DRAM (the row stride of a
+        tensor read whole), so the cycle model merges the rows into one run of full bursts."""
+        if not self.gapless:
+            return rows * self.row_cycles(row_bytes)
+        return self.stream_cycles(rows * (-(-int(row_bytes) // self.B) * self.B))
 
     def fetch_cycles(self, instructions):
         """Read-channel cycles to fetch ``instructions`` (bursts of max_burst_beats)."""
@@ -865,7 +938,9 @@ def _shape(stats: LayerStats, core: _Core) -> _Shape:
         slot_bytes=n_ci * R * ab,
         res_bytes=n_cr * R * ab,
         tile_bytes=R * C * wb,
-        out_row_cycles=tuple(core.row_cycles(c * ab) for c in chans),
+        out_row_cycles=tuple(
+            core.store_row_cycles(c * ab, core.gapless_out and n_co == 1) for c in chans
+        ),
         out_bytes=stats.cout * ab,
     )
 
@@ -996,6 +1071,13 @@ def _vmax(a, b):
     return max(a, b)
 
 
+def _vmin(a, b):
+    """Elementwise minimum of arrays or plain floats."""
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return np.minimum(a, b)
+    return min(a, b)
+
+
 def _total(x) -> float:
     """Sum of an array, or a plain float."""
     return float(x.sum()) if isinstance(x, np.ndarray) else float(x)
@@ -1016,7 +1098,7 @@ def _weight_groups(stats: LayerStats, sh: _Shape, per_group: int) -> tuple:
     Returns ``(incidence (G, K) tiles of plane k in group g, residual (G,) tiles, sizes
     (G,))``.  Cached.
     """
-    key = (tuple(c > 0 for c in stats.pair_counts), sh.n_ci, sh.n_cr, per_group)
+    key = (stats.plane_mask, sh.n_ci, sh.n_cr, per_group)
     out = _GROUPS.get(key)
     if out is None:
         K = stats.volume
@@ -1060,6 +1142,46 @@ def _groups_present(prof: TileProfile, inc: np.ndarray, res_in: np.ndarray):
     return np.where(res_in[None, :] > 0, 1.0, 1.0 - absent)
 
 
+def _passes(core: _Core, sh: _Shape, slots: int, size: int, db: bool):
+    """IFM contents of a tile as the compiler cuts them (``accss3d.compiler.emit``): one when
+    the tile's inputs (all Cin tiles) and residual rows fit one IFM buffer, else *passes* of
+    ``g`` Cin tiles of the inputs and ``g_r`` of the residual, each as many as fit.
+
+    Returns ``(g, main passes, g_r, residual passes)``, or None when one Cin tile of the
+    tile's inputs does not fit.
+    """
+    cap = core.capacity("ifm", db)
+    a = max(1, core.cfg.bus_bytes // core.cfg.word_bytes("ifm"))
+
+    def stride(n):
+        return -(-n // a) * a
+
+    if slots * stride(sh.n_ci) + (size * stride(sh.n_cr) if sh.n_cr else 0) <= cap:
+        return sh.n_ci, 1, sh.n_cr, 0
+    limit = min(_MAX_CIN_TILES, _MAX_ROW_BYTES // core.cfg.word_bytes("ifm"))
+    out = []
+    for n, count in ((sh.n_ci, slots), (sh.n_cr, size)):
+        if not n:
+            out += [0, 0]
+            continue
+        if count * stride(1) > cap:
+            return None
+        g = 1
+        while g < min(n, limit) and count * stride(g + 1) <= cap:
+            g += 1
+        out += [g, -(-n // g)]
+    return tuple(out)
+
+
+def _pass_groups(stats: LayerStats, sh: _Shape, per_group: int, cuts: tuple):
+    """:func:`_weight_groups` of a weight sequence cut into IFM passes: ``cuts`` holds the
+    ``(Cin tiles, residual tiles)`` of each pass; groups never span two passes."""
+    if len(cuts) == 1:
+        return _weight_groups(stats, sh, per_group)
+    parts = [_weight_groups(stats, _Shape(ci, 0, cr, 0, 0, 0, (), 0), per_group) for ci, cr in cuts]
+    return tuple(np.concatenate([q[i] for q in parts]) for i in range(3))
+
+
 def _cost_tile(
     stats: LayerStats,
     core: _Core,
@@ -1081,13 +1203,18 @@ def _cost_tile(
     res = 1 if sh.n_cr else 0
     w, m, I, G, P, keff, runs = prof.per_tile(core.run_min)
     # Capacities.
+    largest = int(prof.outputs.max()) if prof.exact else min(T, stats.n_out)
     ifm_need = _ifm_need(prof, sh)
     ifm_cap = core.capacity("ifm", db)
+    cut = (sh.n_ci, 1, sh.n_cr, 0)
     if ifm_need > ifm_cap:
-        return _infeasible(
-            f"a tile's inputs need {ifm_need} IFM words, {ifm_cap} available", prof.tiles
-        )
-    largest = int(prof.outputs.max()) if prof.exact else min(T, stats.n_out)
+        cut = None if s.pack else _passes(core, sh, int(prof.inputs_max), largest, db)
+        if cut is None:
+            return _infeasible(
+                f"a tile's inputs need {ifm_need} IFM words, {ifm_cap} available", prof.tiles
+            )
+    g_in, p_in, g_res, p_res = cut
+    n_pass = p_in + p_res  # IFM contents of a tile (1: all Cin tiles at once)
     ofm_need = largest * nco_v
     ofm_cap = core.capacity("ofm", db)
     if ofm_need > ofm_cap:
@@ -1102,22 +1229,47 @@ def _cost_tile(
         )
     rbk_cap = core.capacity("rbk", db)
     # Per visit (one tile, nco_v Cout tiles): load, compute and store engine cycles.
-    ifm_cyc = (G + res) * L + I * core.row_cycles(sh.slot_bytes)
-    ifm_cyc = ifm_cyc + res * m * core.row_cycles(sh.res_bytes)
+    if n_pass == 1:
+        ifm_cyc = (G + res) * L + core.rows_cycles(I, sh.slot_bytes)
+        ifm_cyc = ifm_cyc + res * core.rows_cycles(m, sh.res_bytes)
+        first_cyc = ifm_cyc
+    else:
+        # IFM passes: each gathers its Cin tiles of every input (rows with gaps).
+        ab = cfg.act_bits // 8
+        sizes_in = [min(g_in, sh.n_ci - i * g_in) for i in range(p_in)]
+        sizes_res = [min(g_res, sh.n_cr - i * g_res) for i in range(p_res)]
+        per_in = [G * L + I * core.row_cycles(n * R * ab) for n in sizes_in]
+        per_res = [L + m * core.row_cycles(n * R * ab) for n in sizes_res]
+        first_cyc = per_in[0]
+        ifm_cyc = sum(per_in) + sum(per_res)
+        if nco_v > 1 and n_pass > (2 if db else 1):  # not all resident: reloaded per Cout tile
+            ifm_cyc = nco_v * ifm_cyc
     ifm_bytes = I * sh.slot_bytes + m * sh.res_bytes
+    if n_pass > 1 and nco_v > 1 and n_pass > (2 if db else 1):
+        ifm_bytes = nco_v * ifm_bytes
     E = P + res * m  # rulebook entries
     chunks = -((-E) // rbk_cap)
     rbk_cyc = chunks * L + core.stream_cycles(4 * E)
+    # Chunks that do not all stay in their RBK buffers are reloaded for each Cout tile.
+    rbk_v = 1
+    if nco_v > 1:
+        rbk_v = np.where(chunks > (2 if db else 1), nco_v, 1)
+        if not isinstance(chunks, np.ndarray):
+            rbk_v = int(rbk_v)
+        rbk_cyc = rbk_v * rbk_cyc
     cp = nco_v * (sh.n_ci * runs + res * sh.n_cr * _vmax(m, core.run_min)) + core.start
     mean_row = sum(sh.out_row_cycles) / sh.n_co
     st = nco_v * (L + STORE_SETUP + m * mean_row)
-    instr = G + res + chunks + nco_v * (keff * sh.n_ci + sh.n_cr) + nco_v
+    instr = (G + res) * n_pass + chunks * rbk_v + nco_v * (keff * sh.n_ci + sh.n_cr) + nco_v
     # Bias rows: one buffer, reloaded whenever the Cout tile changes.
     bias_bytes = cfg.pe_cols * cfg.acc_bits // 8
     bias_cyc = L + core.stream_cycles(bias_bytes)
     bias_v = nco_v if (inner and sh.n_co > 1) else 0
     bias_fixed = passes if not bias_v else 0  # once per pass (Cout tile)
     instr = instr + bias_v
+    n_w = 0.0  # weight groups loaded per visit
+    w_one = 0.0  # cycles of one
+    w_ring = None  # (load cycles, tiles) of each group of a Cout tile
     if s.weights_resident:
         w_cyc = w_bytes = 0.0
         nbytes = resident_tiles * sh.tile_bytes
@@ -1126,9 +1278,21 @@ def _cost_tile(
         wres_bytes = passes * nbytes
     else:
         per_group = core.capacity("wgt", db) // R
-        inc, res_in, sizes = _weight_groups(stats, sh, per_group)
-        gb = sizes * sh.tile_bytes
-        g_cyc = _group_loads(gb) * L + core.stream_cycles(gb)
+        if n_pass == 1:
+            cuts = ((sh.n_ci, sh.n_cr),)  # the weight sequence of one Cout tile, in groups
+        else:
+            cuts = tuple((n, 0) for n in sizes_in) + tuple((0, n) for n in sizes_res)
+        key = (stats.plane_mask, cuts, per_group, sh.tile_bytes)
+        groups = core.groups.get(key)
+        if groups is None:
+            inc, res_in, sizes = _pass_groups(stats, sh, per_group, cuts)
+            gb = sizes * sh.tile_bytes
+            g_loads = _group_loads(gb)
+            g_cyc = g_loads * L + core.stream_cycles(gb)
+            if len(core.groups) > 256:
+                core.groups.clear()
+            groups = core.groups[key] = (inc, res_in, sizes, gb, g_loads, g_cyc)
+        inc, res_in, sizes, gb, g_loads, g_cyc = groups
         if nco_v * len(sizes) <= (2 if db else 1):
             # The groups a visit uses all stay in their WGT buffers: loaded once per pass.
             w_cyc = w_bytes = 0.0
@@ -1136,12 +1300,22 @@ def _cost_tile(
             wres_cyc = passes * nco_v * float(g_cyc.sum())
             wres_bytes = passes * nco_v * float(gb.sum())
         else:
-            present = _groups_present(prof, inc, res_in)
-            loads_v = nco_v * (present @ _group_loads(gb))
+            if prof.exact or prof.spans is None:
+                present = _groups_present(prof, inc, res_in)
+            else:  # one decision's structures share the estimated profiles' spans
+                memo_key = ("present", prof.spans.tobytes(), key)
+                present = stats.memo.get(memo_key)
+                if present is None:
+                    present = stats.memo[memo_key] = _groups_present(prof, inc, res_in)
+            loads_v = nco_v * (present @ g_loads)
             w_cyc = nco_v * (present @ g_cyc)
             w_bytes = nco_v * (present @ gb)
+            n_w = nco_v * present.sum(axis=1)
             if not isinstance(w, np.ndarray):
                 loads_v, w_cyc, w_bytes = float(loads_v[0]), float(w_cyc[0]), float(w_bytes[0])
+                n_w = float(n_w[0])
+            w_one = float(g_cyc[0])
+            w_ring = (g_cyc, sizes)
             instr = instr + loads_v
             wres_loads = wres_cyc = wres_bytes = 0
     ld = ifm_cyc + rbk_cyc + core.fetch_cycles(instr) + w_cyc + bias_v * bias_cyc
@@ -1149,13 +1323,28 @@ def _cost_tile(
         return ld, cp, st
     fixed = wres_cyc + bias_fixed * bias_cyc + CONFIG_CYCLES
     if db:
+        full = L + core.stream_cycles(4 * rbk_cap)
+        left = E - (chunks - 1) * rbk_cap  # entries of the last chunk
+        c_ent = (cp - core.start) / _vmax(E * rbk_v, 1.0)  # compute per entry
+        rings = [
+            (chunks * rbk_v, full, L + core.stream_cycles(4 * left),
+             c_ent * rbk_cap, c_ent * left),
+        ]  # fmt: skip
+        if w_ring is not None:
+            share = w_ring[1] / w_ring[1].sum()
+            c_j = (cp - core.start) / nco_v
+            rings.append((n_w, w_one, float(w_ring[0][-1]), c_j * share[0], c_j * share[-1]))
+        first = first_cyc + L + core.stream_cycles(4 * _vmin(E, rbk_cap))  # + first chunk
+        stall = _interlock(core, sh, stats, cp, rings, first,
+                           bias_cyc if bias_v else 0.0, w_one, nco_v, p_in)  # fmt: skip
+        busy = cp + stall
         pipes = passes if (s.weights_resident and passes > 1) else 1
         if prof.exact:
-            steady = passes * _total(w * _vmax(_vmax(ld, cp), st))
+            steady = passes * _total(w * _vmax(_vmax(ld, busy), st))
         else:
             # Tiles vary around the average, so E[max] exceeds the max of the averages, most
             # when the engines are balanced: a smooth maximum (16-norm) of the averages.
-            steady = passes * _total(w * (ld**16 + cp**16 + st**16) ** (1 / 16))
+            steady = passes * _total(w * (ld**16 + busy**16 + st**16) ** (1 / 16))
         drain = _ends(st)[1]
         if prof.last:
             drain = nco_v * (L + STORE_SETUP + prof.last * mean_row)
@@ -1167,7 +1356,7 @@ def _cost_tile(
     traffic = {
         "ifm": passes * _total(w * ifm_bytes),
         "wgt": passes * _total(w * w_bytes) + wres_bytes,
-        "rbk": passes * _total(w * 4 * E),
+        "rbk": passes * _total(w * 4 * E * rbk_v),
         "psum": 0.0,
         "ofm": float(stats.n_out * sh.out_bytes),
         "bias": (passes * _total(w * bias_v) + bias_fixed) * bias_bytes,
@@ -1175,7 +1364,7 @@ def _cost_tile(
     }
     e_max = float(E.max()) if isinstance(E, np.ndarray) else E
     l1 = {
-        "ifm": ifm_need,
+        "ifm": min(ifm_need, ifm_cap),
         "ofm": ofm_need,
         "rbk": int(min(e_max, rbk_cap)),
         "wgt": (resident_tiles if s.weights_resident else core.capacity("wgt", db) // R) * R,
@@ -1184,6 +1373,55 @@ def _cost_tile(
     comp = passes * _total(w * cp)
     store = passes * _total(w * st)
     return _finish(stats, core, sh, cycles, load, comp, store, traffic, l1, prof.tiles, prof.exact)
+
+
+def _interlock(core, sh, stats, cp, rings, gather, bias, w_first, nco_v, p_in):
+    """Compute-engine stall per visit of a double-buffered tile order: what the in-order
+    load engine cannot prefetch because a load waits for a buffer the compute still reads.
+
+    * **Rings** (``rings``: per visit the streamed weight groups and the rulebook chunks,
+      two buffers each, as ``(items, load of a full one, load of the last, compute of a full
+      one, compute of the last)``; the last is the remainder): an item's load waits for
+      the compute of the item two back.  Within a tile that costs ``max(0, (D + x - c) /
+      2)`` per item; at a tile boundary the next tile's first item waits for the compute of
+      the tile's last but one, and with three items or more the tile's last item (waiting
+      for the one before the last but one), the next tile's gather and its first item
+      must be loaded while the last two compute: ``max(0, D + x - c_last, D + x_last +
+      gather + x - c - c_last)``.
+    * **Bias per Cout tile** (Cout inner, more than one Cout tile): the one bias buffer is
+      reloaded for each Cout tile after the last run that reads it (the first Cin tile's
+      runs, the last of which ends ``c_j (1 - 1 / p)`` before the Cout tile's compute ends
+      with ``p`` IFM passes); every load behind it - at a tile boundary the next tile's first
+      gather pass and rulebook chunk - and the first weight group wait with it.
+
+    ``D`` = compute depth to the token, seen by the load engine, and its first request.
+    """
+    D = core.depth + 3
+    stall = 0.0
+    edge = 0.0
+    for n, x, x_last, c, c_last in rings:
+        on = n > 1.5
+        ring = _vmax((D + x - c) / 2, 0.0) * _vmax(n - nco_v - 1, 0.0)
+        tail = _vmax(D + x - c_last, 0.0)
+        if isinstance(n, np.ndarray):
+            tail = np.where(n > 2.5, _vmax(tail, D + x_last + gather + x - c - c_last), tail)
+        elif n > 2.5:
+            tail = _vmax(tail, D + x_last + gather + x - c - c_last)
+        if isinstance(on, np.ndarray):
+            stall = stall + np.where(on, ring, 0.0)
+            edge = _vmax(edge, np.where(on, tail, 0.0))
+        elif on:
+            stall = stall + ring
+            edge = _vmax(edge, tail)
+    if bias:
+        c_j = (cp - core.start) / nco_v  # compute of one Cout tile of the visit
+        if p_in > 1:
+            slack = c_j * (1.0 - 1.0 / p_in)
+        else:
+            slack = c_j * (1.0 - 1.0 / sh.n_ci) / max(stats.planes, 1)
+        stall = stall + _vmax(D + bias + w_first - slack, 0.0) * (nco_v - 1)
+        edge = _vmax(edge, D + bias + gather + w_first - slack)
+    return stall + edge
 
 
 def _cost_plane(stats: LayerStats, core: _Core, sh: _Shape, s: Schedule, prof: TileProfile):
@@ -1219,8 +1457,8 @@ def _cost_plane(stats: LayerStats, core: _Core, sh: _Shape, s: Schedule, prof: T
     # Gathers and rulebook chunks stay in their buffers when the whole layer fits them.
     ifm_hit = tiles <= n_buf
     rbk_hit = round(float((w * chunks).sum())) <= n_buf
-    gather = (G + res) * L + I * core.row_cycles(sh.slot_bytes)
-    gather = gather + res * m * core.row_cycles(sh.res_bytes)
+    gather = (G + res) * L + core.rows_cycles(I, sh.slot_bytes)
+    gather = gather + res * core.rows_cycles(m, sh.res_bytes)
     rbk = chunks * L + core.stream_cycles(4 * E)
     per_group = core.capacity("wgt", db) // R
     inc, res_in, sizes = _weight_groups(stats, sh, per_group)
@@ -1294,8 +1532,40 @@ def _cost_plane(stats: LayerStats, core: _Core, sh: _Shape, s: Schedule, prof: T
 _CORES: dict = {}
 
 
-def _core(cfg: ArchConfig, memory: MemoryTiming | None) -> _Core:
-    key = (cfg, memory or MemoryTiming())
+def gapless_rows(plans) -> dict[str, tuple[bool, bool]]:
+    """Per layer: whether its gathered input rows and its output rows are gapless in DRAM,
+    as the compiler lays the tensors out (accss3d.compiler.layout): tensors read
+    concatenated share one buffer, so a layer reading only some members of a buffer (a skip
+    tensor also concatenated elsewhere), or writing one member, moves rows with gaps, one
+    burst set per row; a whole buffer streams each run of consecutive rows."""
+    parent: dict = {}
+
+    def root(x):
+        while parent.setdefault(x, x) != x:
+            x = parent[x]
+        return x
+
+    for p in plans:
+        for group in (p.layer.inputs, p.layer.residual):
+            for a in group[1:]:
+                parent[root(a)] = root(group[0])
+    members: dict = {}
+    for x in list(parent):
+        members.setdefault(root(x), set()).add(x)
+    out = {}
+    for p in plans:
+        names, me = p.layer.inputs, p.layer.name
+        out[me] = (
+            members.get(root(names[0]), {names[0]}) == set(names),
+            members.get(root(me), {me}) == {me},
+        )
+    return out
+
+
+def _core(cfg: ArchConfig, memory: MemoryTiming | None, gapless=True) -> _Core:
+    if isinstance(gapless, bool | np.bool_):
+        gapless = (bool(gapless), bool(gapless))
+    key = (cfg, memory or MemoryTiming(), (bool(gapless[0]), bool(gapless[1])))
     core = _CORES.get(key)
     if core is None:
         if len(_CORES) > 64:
@@ -1389,6 +1659,7 @@ def cost(
     *,
     memory: MemoryTiming | None = None,
     exact: bool = True,
+    gapless: bool | tuple[bool, bool] = True,
 ) -> Cost:
     """Modelled cost of ``schedule`` for one layer on ``cfg``.
 
@@ -1403,6 +1674,9 @@ def cost(
     exact : bool
         Measure the tiles' inputs, gathers and per-plane pairs from the kernel map (default),
         or estimate them from the ARF and per-plane pair counts (:func:`halo_estimate`).
+    gapless : bool or (bool, bool)
+        The layer's input (and output) rows are gapless in DRAM (default; see
+        :func:`gapless_rows`).
 
     Returns
     -------
@@ -1411,7 +1685,7 @@ def cost(
     """
     stats = layer_stats(plan)
     check_layer(stats, cfg)
-    core = _core(cfg, memory)
+    core = _core(cfg, memory, gapless)
     sh = _shape(stats, core)
     if exact:
         return _exact(plan, stats, core, sh, schedule)
@@ -1434,14 +1708,24 @@ def tile_grid(n_out: int, limit: int = 1 << 14) -> list[int]:
     return sorted(out)
 
 
-def candidates(tile_outputs: int) -> list[Schedule]:
-    """Every distinct schedule with tile size ``tile_outputs`` (plane order canonical)."""
+def candidates(tile_outputs: int, passes: bool = False) -> list[Schedule]:
+    """Every distinct schedule with tile size ``tile_outputs`` (plane order canonical).
+
+    With ``passes``, also the tile-order schedules of plain (unpacked) tiles, which gather
+    their inputs in several IFM passes when one does not hold them (the compiler's cut; they
+    differ from the packed ones only then).
+    """
     out = []
     for db in (True, False):
         for inner in (False, True):
             for resident in (True, False):
                 out.append(Schedule(tile_outputs, "tile", inner, resident, db, pack=True))
         out.append(Schedule(tile_outputs, "plane", False, True, db, pack=True))
+    if passes:
+        for db in (True, False):
+            for inner in (False, True):
+                for resident in (True, False):
+                    out.append(Schedule(tile_outputs, "tile", inner, resident, db, pack=False))
     return out
 
 
@@ -1451,11 +1735,15 @@ def search(
     *,
     memory: MemoryTiming | None = None,
     tiles: list[int] | None = None,
+    gapless: bool | tuple[bool, bool] = True,
+    passes: bool = True,
 ) -> tuple[Schedule, Cost]:
     """The oracle: the cheapest schedule over the whole space, costed exactly.
 
     Every tile size of :func:`tile_grid` (or ``tiles``) times every order and flag
-    (:func:`candidates`); ties go to fewer DRAM bytes, then to the first candidate.
+    (:func:`candidates`, with the plain tiles gathered in IFM passes where one pass does not
+    hold them unless ``passes`` is False); ties go to fewer DRAM bytes, then to the first
+    candidate.
 
     Raises
     ------
@@ -1464,7 +1752,7 @@ def search(
     """
     stats = layer_stats(plan)
     check_layer(stats, cfg)
-    core = _core(cfg, memory)
+    core = _core(cfg, memory, gapless)
     sh = _shape(stats, core)
     best: tuple[Schedule, Cost] | None = None
     reason = ""
@@ -1472,9 +1760,13 @@ def search(
     # buffering saturates, larger tile sizes of tile order cost the same and are skipped.
     saturated = {True: False, False: False}
     for T in tiles or tile_grid(stats.n_out):
-        for s in candidates(T):
-            if s.order == "tile" and saturated[s.double_buffer]:
+        plain = tile_profile(plan.kmap, T) if stats.n_out else None
+        need = _ifm_need(plain, sh) if plain is not None else 0
+        for s in candidates(T, passes=passes):
+            if s.order == "tile" and s.pack and saturated[s.double_buffer]:
                 continue
+            if not s.pack and need <= core.capacity("ifm", s.double_buffer):
+                continue  # one pass holds the plain tiles: the packed schedule is the same
             c = _exact(plan, stats, core, sh, s)
             if not c.feasible:
                 reason = reason or c.reason
@@ -1561,6 +1853,14 @@ def halo_estimate(stats: LayerStats, tile_outputs: float, tiles: float | None = 
     plane ``k`` (``c_k`` its pair count) with the measured run presence, gather runs from
     the ARF.  One row stands for ``tiles`` tiles (default ``M / T``).
     """
+    key = ("halo", float(tile_outputs), tiles)
+    out = stats.memo.get(key)
+    if out is None:
+        out = stats.memo[key] = _halo_estimate(stats, tile_outputs, tiles)
+    return out
+
+
+def _halo_estimate(stats: LayerStats, tile_outputs: float, tiles: float | None) -> TileProfile:
     M = max(stats.n_out, 1)
     T = max(1.0, min(float(tile_outputs), float(M)))
     I = _halo_inputs(stats, T)
@@ -1699,6 +1999,9 @@ def _estimate(
     s = _canonical(s)
     M = stats.n_out
     T = min(s.tile_outputs, max(M, 1))
+    if not s.pack and kmap is not None and 0 < M <= 2 * T:
+        # One or two plain tiles: measured (a few microseconds at this size, then cached).
+        return _evaluate(stats, core, sh, s, tile_profile(kmap, s.tile_outputs))
     cap = core.capacity("ifm", s.double_buffer)
     t = float(T)
     measured = None
@@ -1739,13 +2042,26 @@ def _estimate(
     else:
         q = math.floor(M / t + 1e-9)
         r = M - q * t
-        if r > 0.5 and q < PIPE_TILES:
+        if r > 0.5 and q < PIPE_TILES and (s.pack or q < 2):
             prof = _two_rows(stats, T, q + 1, t, r)  # the short last tile pays in full
             if measured is not None:
                 prof = TileProfile(**{**prof.__dict__, "inputs_max": 0, "_runs": {}})
         elif r > 0.5:
             prof = TileProfile(**{**prof.__dict__, "last": float(r), "_runs": {}})
+    if not s.pack and kmap is not None and M:
+        # The largest plain tile's inputs set the IFM passes (measured once per size).
+        most = _plain_inputs_max(kmap, T)
+        prof = TileProfile(**{**prof.__dict__, "inputs_max": most, "_runs": {}})
     return _evaluate(stats, core, sh, s, prof)
+
+
+def _plain_inputs_max(kmap: KernelMap, T: int) -> int:
+    """Inputs of the largest plain tile of ``T`` outputs (measured once per size, cached)."""
+    cache = _kmap_cache(kmap).setdefault("inputs_max", {})
+    most = cache.get(T)
+    if most is None:
+        most = cache[T] = int(_tile_inputs(kmap, T).max())
+    return most
 
 
 def _tile_sizes(stats: LayerStats, core: _Core, sh: _Shape, s: Schedule) -> int:
@@ -1769,6 +2085,7 @@ def decide(
     cfg: ArchConfig,
     memory: MemoryTiming | None = None,
     kmap: KernelMap | None = None,
+    gapless: bool | tuple[bool, bool] = True,
 ) -> tuple[Schedule, Cost]:
     """The fast decision on statistics alone: ``(schedule, estimated cost)``.
 
@@ -1786,17 +2103,39 @@ def decide(
     """
     # Ref: US 2021/0090328 - the (tile size, loop order) decision from the rulebook's ARF.
     check_layer(stats, cfg)
-    core = _core(cfg, memory)
+    core = _core(cfg, memory, gapless)
     sh = _shape(stats, core)
     best: tuple[Schedule, Cost] | None = None
     plane = stats.n_out <= core.words["ofm"]  # accumulators resident: no partial-sum spills
+    # Single buffering serializes every tile's loads and compute: it cannot beat a double-
+    # buffered structure already below the layer's issue cycles plus what its tiles must
+    # load at least - every input and rulebook entry once, the weights once (every tile's
+    # when they do not fit WGT), a gather and a rulebook latency and the compute depth per
+    # tile, with tiles of at most all OFM rows.
+    issue = sh.n_co * (sh.n_ci * stats.n_pairs + sh.n_cr * stats.n_out)
+    once = stats.n_in * sh.slot_bytes + 4 * (stats.n_pairs + (stats.n_out if sh.n_cr else 0))
+    tiles = -(-stats.n_out // max(1, min(core.words["ofm"], stats.n_out)))
+    w_tiles = (stats.planes * sh.n_ci + sh.n_cr) * sh.n_co
+    w_once = w_tiles * sh.tile_bytes * (1 if w_tiles <= core.wgt_tiles else tiles)
+    L = core.mem.latency
+    serial = issue + (once + w_once) / cfg.bus_bytes + tiles * (2 * L + core.depth)
     for db in (True, False):
-        for inner in (True, False):
+        if not db and best is not None and best[1].cycles <= serial:
+            break  # (the bound: every input and rulebook entry read once, then computed)
+        # One Cout tile: Cout inner and outer emit the same program.  Single buffering only
+        # in the Cout order of the best double-buffered tile-order structure.
+        orders = (True, False) if sh.n_co > 1 else (True,)
+        if not db and best is not None and best[0].order == "tile" and sh.n_co > 1:
+            orders = (best[0].cout_inner,)
+        for inner in orders:
             nco_v = sh.n_co if inner else 1
             if (stats.planes * sh.n_ci + sh.n_cr) * nco_v <= core.wgt_tiles:
                 s = Schedule(1, "tile", inner, True, db, True)
                 best = _better(best, stats, core, sh, s, kmap)
             best = _better(best, stats, core, sh, Schedule(1, "tile", inner, False, db, True), kmap)
+        if db and kmap is not None:
+            # Plain tiles gathered in IFM passes, when the packed ones are cut by IFM.
+            best = _ifm_passes(best, stats, core, sh, kmap)
         if plane:
             s = Schedule(1, "plane", False, True, db, True)
             best = _better(best, stats, core, sh, s, kmap)
@@ -1823,6 +2162,103 @@ def _better(best, stats, core, sh, s: Schedule, kmap=None):
         if c.feasible and (best is None or c.key < best[1].key):
             best = (s, c)
     return best
+
+
+def _ifm_passes(best, stats: LayerStats, core: _Core, sh: _Shape, kmap: KernelMap):
+    """``best`` or a double-buffered tile order of plain tiles gathered in IFM passes
+    (streamed weights), whichever is cheaper.
+
+    The passes of a plain tile hold ``g`` Cin tiles of its inputs each, as many as the
+    largest tile's inputs allow, so their number falls in steps as the tiles shrink.  Both
+    Cout orders at the OFM limit ``T``, or at the largest size whose largest tile fits one
+    Cin tile per pass; then the better order at the largest size that needs one pass fewer
+    (``ceil(n_ci / (p - 1))`` Cin tiles per pass), when the first is within 10% of ``best``
+    and the second holds more than half its outputs.  Sizes come from the estimated largest
+    tile (:func:`_largest_inputs`) and are checked against the measured one; when it does
+    not fit, the next four smaller sizes of :func:`tile_grid`, then the largest size of the
+    halo curve whose measured largest tile fits.
+    """
+    cap = core.capacity("ifm", True)
+    T_o = _tile_sizes(stats, core, sh, Schedule(1, "tile", False, False, True, False))
+    T_i = _tile_sizes(stats, core, sh, Schedule(1, "tile", True, False, True, False))
+
+    def fits_one_pass(T):  # then plain tiles are the packed ones, in one pass
+        return _largest_inputs(stats, T) * sh.n_ci + T * sh.n_cr <= cap
+
+    def at(inner, T, g, least=1):
+        first = _pass_tile(stats, cap // max(g, 1), T)
+        if first < least:
+            return None
+        levels = [
+            stats.halo_base**k
+            for k, most in enumerate(stats.halo_max)
+            if most * max(g, 1) <= cap and stats.halo_base**k < first
+        ][-1:]
+        steps = [u for u in tile_grid(first) if levels[0] < u < first][::-1][:4] if levels else []
+        for t in [first, *steps, *levels]:
+            if t < 1 or fits_one_pass(t):
+                return None
+            if _plain_inputs_max(kmap, t) > cap:
+                continue  # one Cin tile of the largest tile does not fit
+            s = Schedule(t, "tile", inner, False, True, False)
+            c = _estimate(stats, core, sh, s, kmap)
+            if c.feasible:
+                return s, c
+        return None
+
+    def per_pass(T):  # Cin tiles per pass at size T (at least 1)
+        return max(1, min(sh.n_ci, int(cap // max(_largest_inputs(stats, T), 1.0))))
+
+    tried = []
+    for inner, T in ((True, T_i), (False, T_o)) if sh.n_co > 1 else ((True, T_i),):
+        if T < 1 or fits_one_pass(T):
+            continue
+        out = at(inner, T, per_pass(T))
+        if out is not None:
+            tried.append((out, inner, T))
+    if not tried:
+        return best
+    (s, c), inner, T = min(tried, key=lambda x: x[0][1].key)
+    passes = -(-sh.n_ci // per_pass(s.tile_outputs))
+    if passes > 1 and (best is None or c.cycles < 1.1 * best[1].cycles):
+        more = at(inner, T, -(-sh.n_ci // (passes - 1)), s.tile_outputs // 2)
+        if more is not None and more[1].key < c.key:
+            s, c = more
+    return (s, c) if best is None or c.key < best[1].key else best
+
+
+def _largest_inputs(stats: LayerStats, T: float) -> float:
+    """Estimated inputs of the largest plain tile of ``T`` outputs: the mean
+    (:func:`_halo_inputs`) times the measured ratio of the largest to the mean at the
+    neighbouring sizes of the halo curve (log-interpolated)."""
+    ratio = stats.max_ratio
+    if not ratio:
+        return 2.5 * _halo_inputs(stats, T)
+    x = math.log(max(T, 1.0)) / math.log(stats.halo_base)
+    j = min(int(x), len(ratio) - 1)
+    r = ratio[j] if j + 1 >= len(ratio) else ratio[j] + (x - j) * (ratio[j + 1] - ratio[j])
+    return _halo_inputs(stats, T) * math.exp(r)
+
+
+def _pass_tile(stats: LayerStats, cap: float, T: int) -> int:
+    """The largest plain tile size up to ``T`` whose largest tile's inputs fit ``cap`` IFM words
+    (a Cin tile each) by :func:`_largest_inputs`: the local power law through two sizes,
+    solved, then corrected once (secant steps in log-log)."""
+    x1, y1 = math.log(max(T, 1)), math.log(max(_largest_inputs(stats, T), 1e-9))
+    goal = math.log(max(cap, 1e-9))
+    if y1 <= goal:
+        return T
+    x0 = x1 - math.log(2.0)
+    y0 = math.log(max(_largest_inputs(stats, math.exp(x0)), 1e-9))
+    for _ in range(2):
+        slope = (y1 - y0) / (x1 - x0) if x1 != x0 else 1.0
+        x = x1 + (goal - y1) / max(slope, 0.05)
+        x0, y0 = x1, y1
+        x1, y1 = x, math.log(max(_largest_inputs(stats, math.exp(x)), 1e-9))
+    t = math.exp(x1)
+    while t > 1 and _largest_inputs(stats, t) > cap:
+        t *= 0.97
+    return max(1, min(int(t), T))
 
 
 def _pipeline_tile(stats, core, sh, s: Schedule, T: int) -> int:
@@ -1864,11 +2300,15 @@ def _pipeline_tile(stats, core, sh, s: Schedule, T: int) -> int:
 
 
 def choose_schedule(
-    plan: LayerPlan, cfg: ArchConfig, *, memory: MemoryTiming | None = None
+    plan: LayerPlan,
+    cfg: ArchConfig,
+    *,
+    memory: MemoryTiming | None = None,
+    gapless: bool | tuple[bool, bool] = True,
 ) -> Schedule:
     """The schedule the compiler uses for one layer: :func:`decide` on its statistics.
 
     Near-zero latency: the statistics are cached per kernel map (:func:`layer_stats`), the
     decision reads only them (a few closed-form cost estimates, no search).
     """
-    return decide(layer_stats(plan), cfg, memory, plan.kmap)[0]
+    return decide(layer_stats(plan), cfg, memory, plan.kmap, gapless)[0]

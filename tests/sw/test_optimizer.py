@@ -17,6 +17,7 @@ from accss3d.optimizer import (
     choose_schedule,
     cost,
     decide,
+    gapless_rows,
     layer_stats,
     pack_bounds,
     search,
@@ -62,22 +63,24 @@ def test_hand_computed_cost_of_a_tiny_layer():
     """8 voxels in a row, 1x1x1 kernel, 4 -> 4 channels on the 4x4 'small' core.
 
     B = 4 bytes per beat, bursts of <= 8 beats, latency 8, 4 outstanding: a burst of b beats
-    costs max(b + 1, (8 + b + 1) / 4).  One tile of 8 outputs, weights resident, no double
-    buffering (the tile's loads, then its compute; its store overlaps the next loads):
-    * before the tile: CONFIG 3; resident weights 8 + one 16-byte tile (4 beats: 5) = 13;
-      the bias row (4 x int32 = 16 bytes) 8 + 5 = 13
-    * loads: gather (1 run) 8 + 8 rows x 1 beat (2.5 each) = 28; rulebook (8 entries = 32 B,
-      one 8-beat burst) 8 + 9 = 17; fetch of 4 instructions (64 B, two bursts) 18: 63
-    * store: 8 + 7 (setup) + 8 rows x 2.5 = 35, so max(loads, store) = 63
+    in a stream costs max(b, (8 + b) / 4).  One tile of 8 outputs, weights resident, no
+    double buffering (the tile's loads, then its compute; its store overlaps the next loads):
+    * before the tile: CONFIG 3; resident weights 8 + one 16-byte tile (4 beats: 4) = 12;
+      the bias row (4 x int32 = 16 bytes) 8 + 4 = 12
+    * loads: gather (1 run of 8 gapless rows: one 8-beat burst) 8 + 8 = 16; rulebook (8
+      entries = 32 B, one 8-beat burst) 8 + 8 = 16; fetch of 4 instructions (64 B, two
+      bursts) 16: 48
+    * store: 8 + 7 (setup) + 8 gapless rows (one 8-beat burst, a beat per cycle) = 23, so
+      max(loads, store) = 48
     * compute: one run of 8 pairs, max(8, R + 1 = 5) = 8, plus 2 to start = 10
     * drain to the store's token: R + G + 4 = 9
-    3 + 13 + 13 + 63 + 10 + 9 = 111 cycles.
+    3 + 12 + 12 + 48 + 10 + 9 = 94 cycles.
     DRAM: features 32 + weights 16 + rulebook 32 + outputs 32 + bias 16 + 6 instructions x 16.
     """
     plan = _plan([[0, 0, 0, z] for z in range(8)], ConvSpec("submanifold", 1), 4, 4)
     c = cost(plan, SMALL, Schedule(8, "tile", False, True, False), memory=MemoryTiming(8, 4))
     assert c.feasible and c.exact
-    assert c.cycles == 111
+    assert c.cycles == 94
     assert c.traffic == {
         "ifm": 32,
         "wgt": 16,
@@ -88,8 +91,8 @@ def test_hand_computed_cost_of_a_tiny_layer():
         "instr": 96,
     }
     assert c.dram_bytes == 224
-    assert c.compute_cycles == 10 and c.store_cycles == 35
-    assert c.utilization == pytest.approx(8 / 111)
+    assert c.compute_cycles == 10 and c.store_cycles == 23
+    assert c.utilization == pytest.approx(8 / 94)
 
 
 def test_infeasible_candidates_are_rejected(unet_plans):
@@ -129,10 +132,15 @@ def test_more_bandwidth_and_less_latency_are_never_slower(unet_plans):
 
 
 def test_oracle_improves_with_more_l1(unet_plans):
+    # Over packed tiles.  IFM passes are the compiler's choice only when one pass does not
+    # hold a tile, and they can be faster (the bias reload of Cout-inner schedules waits
+    # for the first pass only): down2 here runs T=32 Cout-inner in two passes in 12,639
+    # cycle-model cycles, and in 16,413 with twice the IFM (one pass; the best schedule
+    # there: 14,609).
     bigger = SMALL.replace(ifm_bank_bytes=2 * SMALL.ifm_bank_bytes)
     for plan in unet_plans[::4]:
-        _, small = search(plan, SMALL)
-        _, big = search(plan, bigger)
+        _, small = search(plan, SMALL, passes=False)
+        _, big = search(plan, bigger, passes=False)
         assert small.feasible and big.cycles <= small.cycles
 
 
@@ -382,8 +390,9 @@ def test_cli_l1_smaller_than_one_tile(capsys, tmp_path):
 # --------------------------------------------------------------------------- cycle model
 def test_cost_model_agrees_with_the_cycle_model(unet_plans, tiny_room):
     """The analytic cost of each layer's chosen schedule against the instruction-level cycle
-    model running the compiled program (docs/optimizer.md has the table): within 25% per
-    layer and 10% for the network."""
+    model running the compiled program (docs/optimizer.md has the table), told which layers
+    move rows with gaps: within 22% per layer (measured: at most 21%, down2, a 2k-cycle
+    strided layer), 8% on average (7.0%) and 3% for the network (-0.4%)."""
     compiler = pytest.importorskip("accss3d.compiler")
     from accss3d.cyclemodel import Timing, simulate
 
@@ -393,10 +402,13 @@ def test_cost_model_agrees_with_the_cycle_model(unet_plans, tiny_room):
         res.program.code, res.program.cfg, Timing(), layers=res.program.manifest.get("layers")
     )
     plans = {p.layer.name: p for p in unet_plans}
-    model = {}
+    gapless = gapless_rows(unet_plans)
+    model, errors = {}, []
     for layer in rep.layers:
         name = layer["name"]
-        model[name] = cost(plans[name], DEFAULT, res.schedules[name]).cycles
-        assert abs(model[name] / layer["cycles"] - 1) <= 0.25, (name, model[name], layer)
+        model[name] = cost(plans[name], DEFAULT, res.schedules[name], gapless=gapless[name]).cycles
+        errors.append(abs(model[name] / layer["cycles"] - 1))
+        assert errors[-1] <= 0.22, (name, model[name], layer)
+    assert np.mean(errors) <= 0.08, errors
     total = sum(layer["cycles"] for layer in rep.layers)
-    assert abs(sum(model.values()) / total - 1) <= 0.10
+    assert abs(sum(model.values()) / total - 1) <= 0.03
