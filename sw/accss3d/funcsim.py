@@ -499,6 +499,7 @@ class FuncSim:
         self.queued_pairs = 0
         self.queued_loads = 0
         self.pending_dram = None
+        self.pending_box = [1 << 62, -1]  # bounds of the True part of pending_dram
         self.counters = {
             "instructions": {},
             "macs": 0,
@@ -582,7 +583,10 @@ class FuncSim:
                 self.queued_pairs += int(pairs[i] - pairs[prev + 1])
             prev = i
             if op == Op.LOAD:
-                if self.pending_dram[lo_i : hi_i + 1].any():  # reads what a queued STORE writes
+                box = self.pending_box  # bus words of the queued STOREs: a quick test first
+                if (
+                    lo_i <= box[1] and hi_i >= box[0] and self.pending_dram[lo_i : hi_i + 1].any()
+                ):  # reads what a queued STORE writes
                     self._flush()
                 if sub == Kind.PSUM:
                     self._flush()
@@ -593,6 +597,8 @@ class FuncSim:
             elif op == Op.STORE:
                 self.queue.append(("s", i, self.requant))
                 self.pending_dram[lo_i : hi_i + 1] = True
+                box = self.pending_box
+                box[0], box[1] = min(box[0], lo_i), max(box[1], hi_i)
             elif op == Op.FILL:
                 self.queue.append(("f", i))
             elif op == Op.CONFIG:
@@ -726,6 +732,7 @@ class FuncSim:
         for m in self.m.values():
             m.commit()
         self.pending_dram[:] = False
+        self.pending_box = [1 << 62, -1]
 
     def _run_batch(self):
         if self.group:
