@@ -186,32 +186,46 @@ def _events(ofm, rows, pos, prod, reset, read, bias):
     Each event ``e`` touches row ``rows[e]`` at position ``pos[e]``: a reset sets the row to
     ``bias[e] + prod[e]``, a contribution adds ``prod[e]``, a read (``read[e]``, prod 0)
     observes the running value.  ``bias`` is one vector per event, or ``(vectors, index
-    per event)``.  Returns ``((rows touched, final values), values at every
-    event in the input order)``.
+    per event)``.  Returns ``((rows touched, final values), values of the read events in
+    the input order)``.
+
+    Sums run per *segment* (``np.add.reduceat``): a segment starts at a row, at a reset and
+    after a read, so a read ends one and sees its running sum (int64, wrapped by the caller:
+    the same sums modulo 2^64 as one after the other).
     """
+    C = ofm.shape[1]
     order = np.lexsort((pos, rows))
     r = rows[order]
     n = len(r)
+    if not n:
+        z = np.zeros((0, C), np.int64)
+        return (r, z), z
     new_row = np.ones(n, dtype=bool)
     new_row[1:] = r[1:] != r[:-1]
-    rs = reset[order]
+    rs, rd = reset[order], read[order]
     epoch_start = new_row | rs
-    epoch = np.cumsum(epoch_start) - 1
-    starts = np.flatnonzero(epoch_start)
-    csum = np.cumsum(prod[order], axis=0)
-    before = np.zeros_like(csum[:1]).repeat(len(starts), axis=0)
-    before[1:] = csum[starts[1:] - 1]
-    so = order[starts]
+    seg_start = epoch_start.copy()
+    seg_start[1:] |= rd[:-1]
+    starts = np.flatnonzero(seg_start)
+    csum = np.cumsum(np.add.reduceat(prod[order], starts, axis=0), axis=0)
+    opens = epoch_start[starts]  # the segment opens an epoch
+    seg_epoch = np.cumsum(opens) - 1
+    first = np.flatnonzero(opens)
+    before = np.zeros((len(first), C), np.int64)
+    before[1:] = csum[first[1:] - 1]
+    es = starts[first]  # first event of each epoch
+    so = order[es]
     if isinstance(bias, tuple):  # (vectors, index of each event's)
         bias_s = bias[0][bias[1][so]]
     else:
         bias_s = bias[so]
-    base = np.where(rs[starts][:, None], bias_s, ofm[r[starts]])
-    values = base[epoch] + csum - before[epoch]
-    last = np.flatnonzero(np.append(new_row[1:], True))
-    out = np.empty_like(values)
-    out[order] = values
-    return (r[last], values[last]), out
+    base = np.where(rs[es][:, None], bias_s, ofm[r[es]])
+    value = base[seg_epoch] + csum - before[seg_epoch]  # at the end of each segment
+    last = np.flatnonzero(np.append(new_row[starts][1:], True))  # last segment of each row
+    end = np.append(starts[1:], n) - 1
+    reads = np.flatnonzero(rd[end])
+    reads = reads[np.argsort(order[end[reads]])]
+    return (r[starts[last]], value[last]), value[reads]
 
 
 def knowledge(table: np.ndarray, end: int) -> np.ndarray:
@@ -821,7 +835,7 @@ class FuncSim:
                 ev_reset.append(np.zeros(cnt, bool))
                 ev_read.append(np.ones(cnt, bool))
                 ev_bias.append(np.zeros((cnt, C), np.int64))
-                stores.append((q, sum(len(x) for x in ev_rows[:-1]), cnt))
+                stores.append((q, sum(x[2] for x in stores), cnt))
         erow = np.concatenate(ev_rows)
         epos = np.concatenate(ev_pos)
         ereset = np.concatenate(ev_reset)
@@ -1101,7 +1115,7 @@ class FuncSim:
         c_bias = np.where(c_reset, bias_of[flead][fseg], 0)
         ev = [(c_rows, c_pos, np.zeros(E, bool), c_reset, c_bias, lead_n, ns[flast][fseg])]
         stores = []
-        at = E
+        at = 0  # index among the read events
         nb = 1 + len(bmem)
         for q, rr in self._fill_store_rows():
             n, cnt = q[1], len(rr)
@@ -1129,7 +1143,7 @@ class FuncSim:
                     )
                 )
                 stores.append((q, at, cnt))
-            at += cnt
+                at += cnt
         erow, epos, eread, ereset, ebias, ewho, elast = (
             np.concatenate(c) for c in zip(*ev, strict=True)
         )

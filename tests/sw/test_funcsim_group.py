@@ -141,3 +141,33 @@ HALT
     assert isinstance(ref, tuple)
     assert outcome(prog) == ref
     assert outcome(prog, batch=False) == ref
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_events_reads_in_order(seed):
+    """Accumulator events with resets and reads, against one after the other."""
+    from accss3d.funcsim import _events
+
+    rng = np.random.default_rng(seed)
+    n, nrows = int(rng.integers(1, 60)), int(rng.integers(1, 6))
+    rows = rng.integers(0, nrows, n)
+    read = rng.random(n) < 0.3
+    reset = ~read & (rng.random(n) < 0.3)
+    prod = np.where(read[:, None], 0, rng.integers(-1000, 1000, (n, 3)))
+    bias = rng.integers(-50, 50, (n, 3))
+    ofm = rng.integers(-9, 9, (nrows, 3))
+    pos = rng.permutation(n)  # program order
+    expect, seen = ofm.copy(), {}
+    for e in np.argsort(pos):
+        r = rows[e]
+        if read[e]:
+            seen[e] = expect[r].copy()
+        else:
+            expect[r] = (bias[e] if reset[e] else expect[r]) + prod[e]
+    (frows, fvals), values = _events(ofm, rows, pos, prod, reset, read, bias)
+    got = ofm.copy()
+    got[frows] = fvals
+    assert np.array_equal(got, expect)
+    want = [seen[e] for e in np.flatnonzero(read)]
+    assert np.array_equal(values, np.array(want).reshape(-1, 3))
