@@ -946,14 +946,21 @@ class FuncSim:
         for q, rr in self._fill_store_rows():
             b_rows.append(rr)
             b_pos.append(np.full(len(rr), q[1] << _SHIFT))
-        bkey = np.sort(np.concatenate(b_rows) * (1 << 40) + np.concatenate(b_pos))
         first_ns = np.full(len(members), np.iinfo(np.int64).max)
         np.minimum.at(first_ns, group, ns)
         is_first_member = ns[seg] == first_ns[eg]
         sel = multi & is_first_member
         r = rows[sel]
-        lo = r * (1 << 40) + pos[sel]
-        hi = r * (1 << 40) + ((last_member[eg[sel]] << _SHIFT) | within[sel])
+        b_pos_all = np.concatenate(b_pos)
+        hi_pos = (last_member[eg[sel]] << _SHIFT) | within[sel]
+        # (row, position) keys: the row stride exceeds every position (absolute instruction
+        # indices of programs with millions of instructions need more than 2^40).
+        stride = 1 + max(
+            int(pos.max(initial=0)), int(b_pos_all.max(initial=0)), int(hi_pos.max(initial=0))
+        )
+        bkey = np.sort(np.concatenate(b_rows) * stride + b_pos_all)
+        lo = r * stride + pos[sel]
+        hi = r * stride + hi_pos
         between = np.searchsorted(bkey, hi) - np.searchsorted(bkey, lo, side="right")
         if (between > 0).any():
             return False
