@@ -6,7 +6,15 @@ import time
 
 from ..arch import get_config
 from ..errors import ConfigError
-from ..optimizer import METHODS, MemoryTiming, cost, layer_stats, search, stats_seconds
+from ..optimizer import (
+    METHODS,
+    MemoryTiming,
+    cost,
+    gapless_rows,
+    layer_stats,
+    search,
+    stats_seconds,
+)
 from ..optimizer import choose_schedule as fast_decision
 from ._common import add_scene_options, dump_json
 from .network import console, plan_network
@@ -43,7 +51,9 @@ def optimize_plans(plans, cfg, method: str = "fast", memory: MemoryTiming | None
     if method not in METHODS:
         raise ConfigError(f"unknown method {method!r} (choose from {', '.join(METHODS)})")
     rows = []
+    gapless = gapless_rows(plans)
     for plan in plans:
+        g = gapless[plan.layer.name]
         stats = layer_stats(plan)  # measured once per kernel map, outside the latency
         row = {
             "layer": plan.layer.name,
@@ -58,12 +68,12 @@ def optimize_plans(plans, cfg, method: str = "fast", memory: MemoryTiming | None
         }
         if method in ("fast", "both"):
             t0 = time.perf_counter()
-            sched = fast_decision(plan, cfg, memory=memory)
+            sched = fast_decision(plan, cfg, memory=memory, gapless=g)
             row["decision_us"] = 1e6 * (time.perf_counter() - t0)
-            row.update(_figures(cost(plan, cfg, sched, memory=memory), sched))
+            row.update(_figures(cost(plan, cfg, sched, memory=memory, gapless=g), sched))
         if method in ("oracle", "both"):
             t0 = time.perf_counter()
-            best, c = search(plan, cfg, memory=memory)
+            best, c = search(plan, cfg, memory=memory, gapless=g)
             seconds = time.perf_counter() - t0
             figures = _figures(c, best)
             if method == "oracle":

@@ -99,14 +99,19 @@ def default_schedule(plan: LayerPlan, cfg: ArchConfig) -> Schedule:
     return Schedule(T, "tile", False, resident, True)
 
 
-def choose_schedule(plan: LayerPlan, cfg: ArchConfig) -> tuple[Schedule, str]:
-    """The optimizer's schedule when ``accss3d.optimizer`` provides one, else the default."""
+def choose_schedule(
+    plan: LayerPlan, cfg: ArchConfig, gapless: bool | tuple[bool, bool] = True
+) -> tuple[Schedule, str]:
+    """The optimizer's schedule when ``accss3d.optimizer`` provides one, else the default.
+
+    ``gapless``: whether the layer's gathered input rows and its output rows are contiguous
+    in DRAM (``accss3d.optimizer.gapless_rows`` of the network's plans)."""
     try:
         from ..optimizer import choose_schedule as optimize
     except ImportError:
         return default_schedule(plan, cfg), "default"
     try:
-        return optimize(plan, cfg), "optimizer"
+        return optimize(plan, cfg, gapless=gapless), "optimizer"
     except NotImplementedError:
         return default_schedule(plan, cfg), "default"
 
@@ -272,6 +277,9 @@ def compile_plans(
     R, C = cfg.pe_rows, cfg.pe_cols
     tables, layers_info = [], []
     pc = 0
+    from ..optimizer import gapless_rows
+
+    gapless = gapless_rows(plans)
     for plan in plans:
         name = plan.layer.name
         if progress is not None:
@@ -279,7 +287,7 @@ def compile_plans(
         source = "given"
         sched = schedules.get(name)
         if sched is None:
-            sched, source = choose_schedule(plan, cfg)
+            sched, source = choose_schedule(plan, cfg, gapless[name])
         w, win, win_res, n_ci, n_cr = _lane_weights(plan, params[name], layout, R, C)
         out_buf = layout.buffer_of[name]
 
