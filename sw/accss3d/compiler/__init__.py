@@ -12,8 +12,8 @@ Same inputs, same bytes.
 
 :func:`compile_network` and :func:`compile_layer` bind a network or a single layer
 (``subm3:32:32``, ``conv2s2:32:64``, ``deconv2s2:64:32``) to a scene first.  Schedules come
-from the dataflow optimizer (``accss3d.optimizer.choose_schedule``) when it is available,
-else from :func:`default_schedule`.  docs/compiler.md describes the memory image, the
+from the dataflow optimizer (``accss3d.optimizer.choose_schedule``) unless given (``--schedule
+default`` takes :func:`default_schedule`).  docs/compiler.md describes the memory image, the
 tiling and the token protocol.
 """
 
@@ -33,6 +33,9 @@ from ..isa import INSTR_BYTES, Op
 from ..isatable import COL, check_legal, check_tokens
 from ..netgolden import LayerParams, NetResult, forward, random_input, random_params, tensor_sha256
 from ..network import INPUT, CoordinateManager, LayerPlan, LayerSpec, Network
+from ..optimizer import choose_schedule as optimize
+from ..optimizer import gapless_rows
+from ..optimizer import tile_bounds as cut
 from ..program import Program
 from ..rulebook import ConvSpec, build_kernel_map
 from ..schedule import Schedule
@@ -102,18 +105,11 @@ def default_schedule(plan: LayerPlan, cfg: ArchConfig) -> Schedule:
 def choose_schedule(
     plan: LayerPlan, cfg: ArchConfig, gapless: bool | tuple[bool, bool] = True
 ) -> tuple[Schedule, str]:
-    """The optimizer's schedule when ``accss3d.optimizer`` provides one, else the default.
+    """The dataflow optimizer's schedule (:func:`accss3d.optimizer.choose_schedule`).
 
     ``gapless``: whether the layer's gathered input rows and its output rows are contiguous
     in DRAM (``accss3d.optimizer.gapless_rows`` of the network's plans)."""
-    try:
-        from ..optimizer import choose_schedule as optimize
-    except ImportError:
-        return default_schedule(plan, cfg), "default"
-    try:
-        return optimize(plan, cfg, gapless=gapless), "optimizer"
-    except NotImplementedError:
-        return default_schedule(plan, cfg), "default"
+    return optimize(plan, cfg, gapless=gapless), "optimizer"
 
 
 def tile_bounds(plan: LayerPlan, cfg: ArchConfig, schedule: Schedule) -> np.ndarray:
@@ -123,12 +119,8 @@ def tile_bounds(plan: LayerPlan, cfg: ArchConfig, schedule: Schedule) -> np.ndar
     M = plan.kmap.n_out
     plain = plain_bounds(M, min(schedule.tile_outputs, max(M, 1)))
     try:
-        from ..optimizer import tile_bounds as cut
-    except ImportError:
-        return plain
-    try:
         bounds = np.asarray(cut(plan, cfg, schedule), dtype=np.int64)
-    except (ConfigError, NotImplementedError):
+    except ConfigError:
         return plain
     if len(bounds) < 1 or bounds[0] != 0 or bounds[-1] != M or np.any(np.diff(bounds) < 1):
         return plain
@@ -277,8 +269,6 @@ def compile_plans(
     R, C = cfg.pe_rows, cfg.pe_cols
     tables, layers_info = [], []
     pc = 0
-    from ..optimizer import gapless_rows
-
     gapless = gapless_rows(plans)
     for plan in plans:
         name = plan.layer.name
