@@ -40,12 +40,13 @@ from ..schedule import Schedule
 from .layout import DataArena, Window, align
 from .tiles import make_tiles
 
-__all__ = ["Block", "Pool", "Region", "Content", "LayerEmitter", "NCOL"]
+__all__ = ["Blocks", "Pool", "Region", "Content", "LayerEmitter", "NCOL"]
 
 NCOL = len(COLUMNS)
 _OP, _WGT, _RBK, _PAIRS = COL["op"], COL["wgt_addr"], COL["rbk_addr"], COL["pairs"]
 _IFMB, _IFMS, _IFMO = COL["ifm_base"], COL["ifm_stride"], COL["ifm_offset"]
 _OFMB, _UF, _L1 = COL["ofm_base"], COL["use_first"], COL["l1_addr"]
+_L1S, _OFMR = COL["l1_stride"], COL["ofm_row"]
 _MAX_ROW_BYTES = (1 << 12) - 1
 _MAX_STRIDE_WORDS = (1 << 8) - 1
 
@@ -59,14 +60,45 @@ def _rows(n: int, op: Op, sub: int = 0, **cols) -> np.ndarray:
     return t
 
 
-@dataclass(eq=False)
-class Block:
-    """Consecutive instructions of one engine with the L1 buffer versions they touch."""
+#: Fields of one block record (:attr:`LayerEmitter._rec`, flat): engine, rows, index of its
+#: rows in ``_arrays`` (-1: COMPUTE rows made from a template), the COMPUTE template's first
+#: row and its rbk, ifm, ofm and weight bases, then four read tags and one write tag
+#: (``(buffer id, version)``, -1 when absent).
+_REC = 18
+_RD = 8  # first read tag field
 
-    engine: int
+
+@dataclass(eq=False)
+class Blocks:
+    """The blocks of one layer: consecutive instructions of one engine that touch the same
+    L1 buffer contents, in a sequentially valid order.
+
+    Attributes
+    ----------
+    engine : ndarray (n,) int
+        Engine of every block.
+    counts : ndarray (n,) int
+        Instructions of every block (its rows follow the previous block's in ``rows``).
+    reads : ndarray (n, 4, 2) int
+        ``(buffer id, version)`` of the L1 buffer versions a block reads (-1: none).
+    writes : ndarray (n, 2) int
+        ``(buffer id, version)`` of the buffer version a block writes (-1: none).
+    rows : ndarray (sum(counts), NCOL) int
+        The instructions, block after block.
+    """
+
+    engine: np.ndarray
+    counts: np.ndarray
+    reads: np.ndarray
+    writes: np.ndarray
     rows: np.ndarray
-    reads: tuple = ()
-    writes: tuple = ()
+
+    def __len__(self) -> int:
+        return len(self.engine)
+
+
+#: Buffer id of buffer ``b`` of a pool: ``2 * _POOL_ID[name] + b`` (a pool has at most two).
+_POOL_ID = {"ifm": 0, "ofm": 1, "rbk": 2, "bias": 3, "wgt": 4}
 
 
 class Pool:
@@ -76,6 +108,7 @@ class Pool:
         cap = words // n_buf
         cap -= cap % align_words
         self.name = name
+        self.id0 = 2 * _POOL_ID[name]
         self.cap = cap
         self.n = n_buf
         self.key: list = [None] * n_buf
@@ -95,7 +128,8 @@ class Pool:
         if b is not None:
             self.last[b] = self.tick
             return b, True
-        b = min(range(self.n), key=self.last.__getitem__)
+        last = self.last
+        b = 0 if self.n == 1 or last[0] <= last[1] else 1
         self.where.pop(self.key[b], None)
         self.where[key] = b
         self.key[b] = key
@@ -103,9 +137,9 @@ class Pool:
         self.last[b] = self.tick
         return b, False
 
-    def tag(self, buf: int) -> tuple:
-        """``((pool, buffer), version)``: what a block reads or writes."""
-        return ((self.name, buf), self.version[buf])
+    def tag(self, buf: int) -> tuple[int, int]:
+        """``(buffer id, version)``: what a block reads or writes."""
+        return (self.id0 + buf, self.version[buf])
 
 
 @dataclass(frozen=True)
@@ -148,6 +182,31 @@ def _runs(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     starts = np.concatenate([[0], brk])
     lengths = np.diff(np.append(starts, len(values)))
     return starts, lengths
+
+
+def _tile_runs(values: np.ndarray, ptr: np.ndarray):
+    """Runs of consecutive integers in ``values``, cut at the tile starts ``ptr``: first
+    index, length and tile of every run, tile by tile."""
+    n = len(values)
+    cut = np.ones(n, dtype=bool)
+    cut[1:] = np.diff(values) != 1
+    cut[ptr[(ptr > 0) & (ptr < n)]] = True
+    st = np.flatnonzero(cut)
+    return st, np.diff(np.append(st, n)), np.searchsorted(ptr, st, side="right") - 1
+
+
+def _align_up(values: np.ndarray, to: int) -> np.ndarray:
+    """:func:`~accss3d.compiler.layout.align` of every value."""
+    return -(-values // to) * to
+
+
+def _spans(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """``concatenate([arange(s, s + n) for s, n in zip(starts, lengths)])``."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    off = np.cumsum(lengths) - lengths
+    return np.repeat(np.asarray(starts, dtype=np.int64) - off, lengths) + np.arange(
+        int(lengths.sum())
+    )
 
 
 class LayerEmitter:
@@ -212,7 +271,10 @@ class LayerEmitter:
         self.accb = cfg.acc_bits // 8
         self.n_co = -(-cout // C)
         self.K = kmap.volume
-        self.blocks: list[Block] = []
+        self._rec: list[int] = []  # block records, _REC fields each
+        self._arrays: list[np.ndarray] = []  # rows of the blocks that are not templates
+        self._tpl: list[np.ndarray] = []  # COMPUTE template rows (see _collect)
+        self._tpl_rows = 0
         db = schedule.double_buffer
         bus = cfg.bus_bytes
         self.align = {k: max(1, bus // cfg.word_bytes(k)) for k in ("ifm", "wgt", "rbk", "ofm")}
@@ -222,6 +284,10 @@ class LayerEmitter:
         self.bias_pool = Pool("bias", 1, 1, 1)
         self._templates: dict = {}
         self._load_cache: dict = {}
+        self._ifm_tables: dict = {}
+        self._rbk_table = None
+        self._wgt_table = None
+        self._fill_table = None
         self.tiles = make_tiles(kmap, bounds, residual, self.rbk.cap)
         self.info = LayerInfo(tiles=self.tiles.n_tiles)
         self._check_ofm()
@@ -230,6 +296,10 @@ class LayerEmitter:
         self._weights(weights)
         self._bias(bias)
         self._rulebooks()
+        # Plain lists for the per-block loops.
+        self._gstart = self.gstart.tolist()
+        self._chunk_first = self.chunk_first.tolist()
+        self._n_chunks = (-(-np.diff(self.tiles.ent_ptr) // self.tiles.chunk)).tolist()
 
     # ------------------------------------------------------------------ capacities
     def _fail(self, why: str):
@@ -385,37 +455,44 @@ class LayerEmitter:
         self.info.chunks = int(len(sizes))
 
     # ------------------------------------------------------------------ DMA helpers
-    def _dma_1d(self, kind: str, sub: Kind, l1: int, ext: int, nbytes: int) -> np.ndarray:
-        """LOAD rows copying ``nbytes`` contiguous bytes to contiguous L1 words."""
+    def _dma_many(self, kind: str, sub: Kind, ext, nbytes) -> tuple[np.ndarray, np.ndarray]:
+        """LOAD rows copying ``nbytes[m]`` contiguous bytes from ``ext[m]`` to contiguous L1
+        words from word 0, for every ``m``: the table and the first row of each copy."""
         cfg = self.cfg
         word = cfg.word_bytes(kind)
-        q = np.lcm(word * self.align[kind], cfg.bus_bytes)
+        a = self.align[kind]
+        q = int(np.lcm(word * a, cfg.bus_bytes))
         maxrow = (_MAX_ROW_BYTES // q) * q
-        out = []
-        if nbytes <= _MAX_ROW_BYTES:
-            stride = align(-(-nbytes // word), self.align[kind])
-            out.append((l1, 1, ext, nbytes, 0, stride))
-        else:
-            full, rem = divmod(nbytes, maxrow)
-            out.append((l1, full, ext, maxrow, maxrow, maxrow // word))
-            if rem:
-                stride = align(-(-rem // word), self.align[kind])
-                out.append((l1 + full * maxrow // word, 1, ext + full * maxrow, rem, 0, stride))
-        a = np.array(out, dtype=np.int64)
-        return _rows(
-            len(a),
-            Op.LOAD,
-            int(sub),
-            l1_addr=a[:, 0],
-            rows=a[:, 1],
-            ext_addr=a[:, 2],
-            row_bytes=a[:, 3],
-            ext_stride=a[:, 4],
-            l1_stride=a[:, 5],
-        )
+        ext = np.asarray(ext, dtype=np.int64)
+        nbytes = np.asarray(nbytes, dtype=np.int64)
+        small = nbytes <= _MAX_ROW_BYTES
+        full, rem = np.divmod(nbytes, maxrow)
+        second = ~small & (rem > 0)
+        ptr = np.concatenate([[0], np.cumsum(1 + second)])
+        t = _rows(int(ptr[-1]), Op.LOAD, int(sub))
+        one = ptr[:-1]
+        t[one, COL["rows"]] = np.where(small, 1, full)
+        t[one, COL["ext_addr"]] = ext
+        t[one, COL["row_bytes"]] = np.where(small, nbytes, maxrow)
+        t[one, COL["ext_stride"]] = np.where(small, 0, maxrow)
+        t[one, _L1S] = np.where(small, _align_up(-(-nbytes // word), a), maxrow // word)
+        two = one[second] + 1
+        t[two, _L1] = full[second] * maxrow // word
+        t[two, COL["rows"]] = 1
+        t[two, COL["ext_addr"]] = ext[second] + full[second] * maxrow
+        t[two, COL["row_bytes"]] = rem[second]
+        t[two, _L1S] = _align_up(-(-rem[second] // word), a)
+        return t, ptr
 
-    def _emit(self, engine: Engine, rows: np.ndarray, reads=(), writes=()):
-        self.blocks.append(Block(int(engine), rows, tuple(reads), tuple(writes)))
+    def _emit(self, engine: int, rows: np.ndarray, reads=(), writes=()):
+        """Append a block of explicit rows (at most four read tags and one write tag)."""
+        tags = [-1] * 10
+        for n, (key, ver) in enumerate(reads):
+            tags[2 * n], tags[2 * n + 1] = key, ver
+        if writes:
+            tags[8], tags[9] = writes[0]
+        self._rec.extend((int(engine), len(rows), len(self._arrays), 0, 0, 0, 0, 0, *tags))
+        self._arrays.append(rows)
 
     def _cached_load(self, key, build, base: int) -> np.ndarray:
         """LOAD rows built once per content and buffer (L1 addresses relative to the buffer,
@@ -458,22 +535,30 @@ class LayerEmitter:
 
     def _ifm_rows(self, t: int, ci: int) -> np.ndarray:
         """The gather of tile ``t`` for IFM content ``ci`` (one LOAD per run of inputs)."""
-        parts = []
+        if ci not in self._ifm_tables:
+            self._ifm_tables[ci] = self._ifm_table(ci)
+        table, ptr = self._ifm_tables[ci]
+        return table[ptr[t] : ptr[t + 1]]
+
+    def _ifm_table(self, ci: int) -> tuple[np.ndarray, list]:
+        """The gathers of every tile for IFM content ``ci``: region by region, one LOAD per run
+        of consecutive inputs; the table and the first row of each tile."""
         R, ab = self.R, self.ab
-        o0 = int(self.tiles.bounds[t])
+        tl = self.tiles
+        parts, owner = [], []
         for r in self.contents[ci].regions:
             win = self.win_in if r.source == "main" else self.win_res
             lo = r.i0 * R * ab
             nbytes = min(win.span - lo, (r.i1 - r.i0) * R * ab)
             if r.source == "main":
-                slots = self.tiles.slots[self.tiles.slot_ptr[t] : self.tiles.slot_ptr[t + 1]]
-                st, ln = _runs(slots)
-                l1 = r.base + st * r.stride
-                ext = win.addr + slots[st] * win.row_stride + lo
+                st, ln, tile = _tile_runs(tl.slots, tl.slot_ptr)
+                l1 = r.base + (st - tl.slot_ptr[tile]) * r.stride
+                ext = win.addr + tl.slots[st] * win.row_stride + lo
             else:
-                ln = np.array([self.tiles.size(t)])
-                l1 = np.array([r.base])
-                ext = np.array([win.addr + o0 * win.row_stride + lo])
+                tile = np.arange(tl.n_tiles)
+                ln = np.diff(tl.bounds)
+                l1 = np.full(tl.n_tiles, r.base)
+                ext = win.addr + tl.bounds[:-1] * win.row_stride + lo
             parts.append(
                 _rows(
                     len(ln),
@@ -487,42 +572,61 @@ class LayerEmitter:
                     l1_stride=r.stride,
                 )
             )
-        return np.concatenate(parts)
+            owner.append(tile)
+        tile = np.concatenate(owner)
+        order = np.argsort(tile, kind="stable")
+        table = np.concatenate(parts)[order]
+        return table, np.searchsorted(tile[order], np.arange(tl.n_tiles + 1)).tolist()
 
     def _ensure_rbk(self, t: int, chunk: int):
         b, hit = self.rbk.ensure(("rbk", t, chunk))
         if not hit:
-            m = int(self.chunk_first[t]) + chunk
-            rows = self._cached_load(
-                ("rbk", m),
-                lambda: self._dma_1d(
-                    "rbk", Kind.RBK, 0, int(self.chunk_addr[m]), 4 * int(self.chunk_size[m])
-                ),
-                self.rbk.base(b),
-            )
+            m = self._chunk_first[t] + chunk
+            rows = self._cached_load(("rbk", m), lambda: self._rbk_rows(m), self.rbk.base(b))
             self._emit(Engine.LOAD, rows, writes=[self.rbk.tag(b)])
         return b
+
+    def _rbk_rows(self, m: int) -> np.ndarray:
+        """The LOAD rows of rulebook chunk ``m`` (all chunks' rows are made at once)."""
+        if self._rbk_table is None:
+            self._rbk_table = self._dma_many("rbk", Kind.RBK, self.chunk_addr, 4 * self.chunk_size)
+        table, ptr = self._rbk_table
+        return table[ptr[m] : ptr[m + 1]]
 
     def _ensure_wgt(self, j: int, p: int):
         """The buffer and group start (absolute position) holding sequence position ``p``."""
         L = self.seq_len
         if self.grouped_over_j:
-            g0, glen = 0, L * self.n_co
+            g0 = 0
             key = ("wgt",)
         else:
-            g0, glen = j * L + int(self.gstart[p]), int(self.glen[p])
-            key = ("wgt", j, int(self.gstart[p]))
+            gs = self._gstart[p]
+            g0 = j * L + gs
+            key = ("wgt", j, gs)
         b, hit = self.wgt.ensure(key)
         if not hit:
-            rows = self._cached_load(
-                key,
-                lambda: self._dma_1d(
-                    "wgt", Kind.WGT, 0, self.w_addr + g0 * self.tile_bytes, glen * self.tile_bytes
-                ),
-                self.wgt.base(b),
-            )
+            rows = self._cached_load(key, lambda: self._wgt_rows(g0), self.wgt.base(b))
             self._emit(Engine.LOAD, rows, writes=[self.wgt.tag(b)])
         return b, g0
+
+    def _wgt_rows(self, g0: int) -> np.ndarray:
+        """The LOAD rows of the weight group starting at absolute position ``g0`` (the rows of
+        every group of every Cout tile are made at once)."""
+        if self._wgt_table is None:
+            if self.grouped_over_j:
+                starts, lens = np.zeros(1, np.int64), np.array([self.seq_len * self.n_co])
+            else:
+                gs = np.unique(self.gstart)
+                j = np.repeat(np.arange(self.n_co), len(gs))
+                starts = j * self.seq_len + np.tile(gs, self.n_co)
+                lens = np.tile(self.glen[gs], self.n_co)
+            table, ptr = self._dma_many(
+                "wgt", Kind.WGT, self.w_addr + starts * self.tile_bytes, lens * self.tile_bytes
+            )
+            self._wgt_table = table, ptr.tolist(), {g: m for m, g in enumerate(starts.tolist())}
+        table, ptr, index = self._wgt_table
+        m = index[g0]
+        return table[ptr[m] : ptr[m + 1]]
 
     # ------------------------------------------------------------------ compute
     def _fill(self, rows_local: np.ndarray, ofm_base: int, bias_tag, ofm_tag):
@@ -532,9 +636,28 @@ class LayerEmitter:
         rows = _rows(len(st), Op.FILL, ofm_row=ofm_base + rows_local[st], rows=ln)
         self._emit(Engine.COMPUTE, rows, reads=[bias_tag], writes=[ofm_tag])
 
+    def _fill_tile(self, t: int, ofm_base: int, bias_tag, ofm_tag):
+        """FILL the rows of tile ``t`` without contribution (accumulators from ``ofm_base``)."""
+        if self._fill_table is None:
+            tl = self.tiles
+            st, ln, tile = _tile_runs(tl.fill, tl.fill_ptr)
+            self._fill_table = (
+                _rows(len(st), Op.FILL, ofm_row=tl.fill[st], rows=ln),
+                np.searchsorted(tile, np.arange(tl.n_tiles + 1)).tolist(),
+            )
+        table, ptr = self._fill_table
+        if ptr[t] == ptr[t + 1]:
+            return
+        rows = table[ptr[t] : ptr[t + 1]].copy()
+        rows[:, _OFMR] += ofm_base
+        self._emit(Engine.COMPUTE, rows, reads=[bias_tag], writes=[ofm_tag])
+
     def _compute_templates(self, ci: int):
         """COMPUTE rows of IFM content ``ci`` for every part of every tile (buffer bases 0),
-        in program order, with per (tile, chunk) pointers."""
+        in program order, cut in *segments* (one per tile, chunk and weight group: one block
+        each).  The rows join the layer's template table (:meth:`_collect`); returned: per
+        (tile, chunk) the first segment, and per segment its first template row, length,
+        first sequence position, whether a row uses the bias, and its weight group key."""
         tl = self.tiles
         cols = []
         for r in self.contents[ci].regions:
@@ -554,69 +677,66 @@ class LayerEmitter:
         tile = np.searchsorted(tl.part_ptr, part, side="right") - 1
         nch = int(tl.part_chunk.max()) + 1 if len(tl.part_chunk) else 1
         key = tile * nch + tl.part_chunk[part]
-        ptr = np.searchsorted(key, np.arange(tl.n_tiles * nch + 1))
-        t = {
-            "rbk_addr": tl.part_start[part],
-            "pairs": tl.part_len[part],
-            "ifm_base": base,
-            "ifm_stride": stride,
-            "ifm_offset": off,
-            "use_first": (i == 0).astype(np.int64),
-            "pos": pos,
-            "gkey": np.zeros(len(pos), np.int64) if self.grouped_over_j else self.gstart[pos],
-        }
-        return t, ptr, nch
+        uf = (i == 0).astype(np.int64)
+        gkey = np.zeros(len(pos), np.int64) if self.grouped_over_j else self.gstart[pos]
+        table = np.stack(
+            [tl.part_start[part], tl.part_len[part], base, stride, off, uf, pos], axis=1
+        ).astype(np.int64)
+        first = self._tpl_rows
+        self._tpl.append(table)
+        self._tpl_rows += len(table)
+        n = len(key)
+        cut = np.ones(n, dtype=bool)
+        cut[1:] = (key[1:] != key[:-1]) | (gkey[1:] != gkey[:-1])
+        s0 = np.flatnonzero(cut)
+        seg_ptr = np.searchsorted(key[s0], np.arange(tl.n_tiles * nch + 1))
+        uf_any = np.maximum.reduceat(uf, s0) if n else np.zeros(0, np.int64)
+        return (
+            seg_ptr.tolist(),
+            (first + s0).tolist(),
+            np.diff(np.append(s0, n)).tolist(),
+            pos[s0].tolist(),
+            uf_any.tolist(),
+            gkey[s0].tolist(),
+            nch,
+        )
 
-    def _computes(self, t, ci, chunk, j, ofm_base, ofm_tag, bias_tag, ifm_b, group=None):
-        """COMPUTE rows of one chunk of tile ``t`` for IFM content ``ci`` and Cout tile ``j``.
+    def _computes(self, t, ci, j, ofm_base, ofm_tag, bias_tag, ifm_b, group=None):
+        """COMPUTE blocks of every chunk of tile ``t`` for IFM content ``ci`` and Cout tile
+        ``j`` (one per weight group of a chunk, after the LOADs its buffers need).
 
-        ``group``: (start, length) of sequence positions to restrict to (plane order).
+        ``group``: the start of the only weight group to compute (plane order).
         """
-        if ci not in self._templates:
-            self._templates[ci] = self._compute_templates(ci)
-        tp, ptr, nch = self._templates[ci]
-        a, b = int(ptr[t * nch + chunk]), int(ptr[t * nch + chunk + 1])
-        if a == b:
-            return
-        pos = tp["pos"][a:b]
-        if group is not None:
-            lo = a + int(np.searchsorted(pos, group[0]))
-            hi = a + int(np.searchsorted(pos, group[0] + group[1]))
-            if lo == hi:
-                return
-            a, b = lo, hi
-            pos = tp["pos"][a:b]
-        rb = self._ensure_rbk(t, chunk)
-        rbk_tag = self.rbk.tag(rb)
+        tp = self._templates.get(ci)
+        if tp is None:
+            tp = self._templates[ci] = self._compute_templates(ci)
+        seg_ptr, seg_lo, seg_n, seg_pos, seg_uf, seg_g, nch = tp
+        rec = self._rec
+        wgt, rbk = self.wgt, self.rbk
+        ik, iv = self.ifm.tag(ifm_b)
         ifm_base = self.ifm.base(ifm_b)
-        rbk_base = self.rbk.base(rb)
-        L = self.seq_len
-        gkey = tp["gkey"][a:b]
-        # One block per weight group (the weight buffer is placed group by group).
-        bounds = [0, *(np.flatnonzero(gkey[1:] != gkey[:-1]) + 1).tolist(), b - a]
-        sl = slice(a, b)
-        rows = np.zeros((b - a, NCOL), dtype=np.int64)
-        rows[:, _OP] = int(Op.COMPUTE)
-        rows[:, _RBK] = rbk_base + tp["rbk_addr"][sl]
-        rows[:, _PAIRS] = tp["pairs"][sl]
-        rows[:, _IFMB] = ifm_base + tp["ifm_base"][sl]
-        rows[:, _IFMS] = tp["ifm_stride"][sl]
-        rows[:, _IFMO] = tp["ifm_offset"][sl]
-        rows[:, _OFMB] = ofm_base
-        uf = tp["use_first"][sl]
-        rows[:, _UF] = uf
-        uf_any = np.maximum.reduceat(uf, bounds[:-1]).tolist()
-        ifm_tag = self.ifm.tag(ifm_b)
-        woff, lens = [], []
-        for g, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
-            wb, g0 = self._ensure_wgt(j, int(pos[lo]))
-            woff.append(self.wgt.base(wb) + (j * L - g0) * self.R)
-            lens.append(hi - lo)
-            reads = [ifm_tag, rbk_tag, self.wgt.tag(wb)]
-            if uf_any[g]:
-                reads.append(bias_tag)
-            self._emit(Engine.COMPUTE, rows[lo:hi], reads=reads, writes=[ofm_tag])
-        rows[:, _WGT] = np.repeat(woff, lens) + pos * self.R
+        ok, ov = ofm_tag
+        bk, bv = bias_tag
+        jl, R = j * self.seq_len, self.R
+        k0 = t * nch
+        for chunk in range(self._n_chunks[t]):
+            segs = range(seg_ptr[k0 + chunk], seg_ptr[k0 + chunk + 1])
+            if group is not None:
+                segs = [s for s in segs if seg_g[s] == group]
+            if not segs:
+                continue
+            rb = self._ensure_rbk(t, chunk)
+            rk, rv = rbk.tag(rb)
+            rbk_base = rbk.base(rb)
+            for s in segs:
+                wb, g0 = self._ensure_wgt(j, seg_pos[s])
+                wk, wv = wgt.tag(wb)
+                woff = wgt.base(wb) + (jl - g0) * R
+                if seg_uf[s]:
+                    tags = (ik, iv, rk, rv, wk, wv, bk, bv, ok, ov)
+                else:
+                    tags = (ik, iv, rk, rv, wk, wv, -1, -1, ok, ov)
+                rec.extend((1, seg_n[s], -1, seg_lo[s], rbk_base, ifm_base, ofm_base, woff, *tags))
 
     def _store(self, ofm_row: int, n_rows: int, o0: int, j: int, ofm_tag):
         chans = min(self.C, self.cout - j * self.C)
@@ -635,18 +755,48 @@ class LayerEmitter:
         self._emit(Engine.STORE, rows, reads=[ofm_tag])
 
     # ------------------------------------------------------------------ loop nests
-    def emit(self) -> list[Block]:
+    def emit(self) -> Blocks:
         """All blocks of the layer, in a sequentially valid order."""
         rq = self.requant
         cfg_row = _rows(1, Op.CONFIG, multiplier=rq.multiplier, shift=rq.shift, relu=int(rq.relu))
         self._emit(Engine.STORE, cfg_row)
-        if self.tiles.n_tiles == 0:
-            return self.blocks
-        if self.s.order == "plane":
-            self._plane_order()
-        else:
-            self._tile_order()
-        return self.blocks
+        if self.tiles.n_tiles:
+            if self.s.order == "plane":
+                self._plane_order()
+            else:
+                self._tile_order()
+        return self._collect()
+
+    def _collect(self) -> Blocks:
+        """The blocks recorded so far, their rows made (the COMPUTE rows all at once)."""
+        rec = np.array(self._rec, dtype=np.int64).reshape(-1, _REC)
+        counts = rec[:, 1]
+        first = np.cumsum(counts) - counts
+        rows = np.zeros((int(counts.sum()), NCOL), dtype=np.int64)
+        given = rec[:, 2] >= 0
+        if given.any():
+            rows[_spans(first[given], counts[given])] = np.concatenate(self._arrays)
+        comp = rec[~given]
+        if len(comp):
+            n = comp[:, 1]
+            at = _spans(first[~given], n)
+            tpl = np.concatenate(self._tpl)[_spans(comp[:, 3], n)]
+            rows[at, _OP] = int(Op.COMPUTE)
+            rows[at, _RBK] = np.repeat(comp[:, 4], n) + tpl[:, 0]
+            rows[at, _PAIRS] = tpl[:, 1]
+            rows[at, _IFMB] = np.repeat(comp[:, 5], n) + tpl[:, 2]
+            rows[at, _IFMS] = tpl[:, 3]
+            rows[at, _IFMO] = tpl[:, 4]
+            rows[at, _UF] = tpl[:, 5]
+            rows[at, _OFMB] = np.repeat(comp[:, 6], n)
+            rows[at, _WGT] = np.repeat(comp[:, 7], n) + tpl[:, 6] * self.R
+        return Blocks(
+            engine=np.ascontiguousarray(rec[:, 0]),
+            counts=np.ascontiguousarray(counts),
+            reads=np.ascontiguousarray(rec[:, _RD : _RD + 8]).reshape(-1, 4, 2),
+            writes=np.ascontiguousarray(rec[:, _RD + 8 : _RD + 10]),
+            rows=rows,
+        )
 
     def _tile_order(self):
         tl = self.tiles
@@ -654,20 +804,20 @@ class LayerEmitter:
             steps = [(list(range(self.n_co)), t) for t in range(tl.n_tiles)]
         else:
             steps = [([j], t) for j in range(self.n_co) for t in range(tl.n_tiles)]
+        n_contents = len(self.contents)
+        bounds = tl.bounds.tolist()
         for js, t in steps:
             ob, _ = self.ofm.ensure(("step", tuple(js), t))
             ofm_tag = self.ofm.tag(ob)
-            size = tl.size(t)
-            o0 = int(tl.bounds[t])
-            fill = tl.fill[tl.fill_ptr[t] : tl.fill_ptr[t + 1]]
+            o0 = bounds[t]
+            size = bounds[t + 1] - o0
             for jj, j in enumerate(js):
                 ofm_base = self.ofm.base(ob) + jj * size
                 bias_tag = self._ensure_bias(j)
-                self._fill(fill, ofm_base, bias_tag, ofm_tag)
-                for ci in range(len(self.contents)):
+                self._fill_tile(t, ofm_base, bias_tag, ofm_tag)
+                for ci in range(n_contents):
                     ib = self._ensure_ifm(t, ci)
-                    for chunk in range(tl.n_chunks(t)):
-                        self._computes(t, ci, chunk, j, ofm_base, ofm_tag, bias_tag, ib)
+                    self._computes(t, ci, j, ofm_base, ofm_tag, bias_tag, ib)
                 self._store(ofm_base, size, o0, j, ofm_tag)
 
     def _plane_order(self):
@@ -682,13 +832,9 @@ class LayerEmitter:
             for ci in range(len(self.contents)):
                 pos = np.unique(self.seqpos[ci][self.seqpos[ci] >= 0])
                 groups = np.unique(self.gstart[pos])
-                for g0 in groups:
-                    glen = int(self.glen[g0])
+                for g0 in groups.tolist():
                     for t in range(tl.n_tiles):
                         ib = self._ensure_ifm(t, ci)
                         o_base = base + int(tl.bounds[t])
-                        for chunk in range(tl.n_chunks(t)):
-                            self._computes(
-                                t, ci, chunk, j, o_base, ofm_tag, bias_tag, ib, (int(g0), glen)
-                            )
+                        self._computes(t, ci, j, o_base, ofm_tag, bias_tag, ib, g0)
             self._store(base, int(tl.bounds[-1]), 0, j, ofm_tag)

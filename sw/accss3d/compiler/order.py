@@ -22,12 +22,13 @@ the L1 buffer versions it reads and writes.  Two steps:
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 from ..arch import ArchConfig
 from ..cyclemodel import Timing
 from ..isa import Engine, Op, StoreMode
 from ..isatable import COL
-from .emit import NCOL, Block
+from .emit import NCOL, Blocks
 
 __all__ = ["order_blocks", "estimated_costs"]
 
@@ -55,7 +56,109 @@ def estimated_costs(rows: np.ndarray, cfg: ArchConfig, timing: Timing) -> np.nda
     return cost
 
 
-def order_blocks(blocks: list[Block], cfg: ArchConfig, timing: Timing) -> tuple[np.ndarray, float]:
+_N_KEYS = 10  # buffer ids (emit._POOL_ID: five pools of at most two buffers)
+
+
+@njit(cache=True)
+def _walk(engine, reads, writes, block_cost):  # pragma: no cover - compiled
+    """Dependencies (CSR) and estimated start and end of every block; ``bad``: the first
+    block that reads a buffer version never written (-1: none)."""
+    n = len(engine)
+    ver = np.full(_N_KEYS, -1, dtype=np.int64)  # -1: never written
+    writer = np.full(_N_KEYS, -1, dtype=np.int64)
+    reader = np.full((_N_KEYS, 3), -1, dtype=np.int64)  # last reader block per engine
+    clock = np.zeros(3)
+    start = np.zeros(n)
+    end = np.zeros(n)
+    dep_ptr = np.zeros(n + 1, dtype=np.int64)
+    deps = np.empty(8 * n, dtype=np.int64)
+    nd = 0
+    for b in range(n):
+        e = engine[b]
+        d0 = nd
+        for r in range(4):
+            key = reads[b, r, 0]
+            if key < 0:
+                continue
+            if ver[key] != reads[b, r, 1]:
+                return start, end, dep_ptr, deps, b
+            w = writer[key]
+            if w >= 0 and engine[w] != e:
+                deps[nd] = w
+                nd += 1
+        key = writes[b, 0]
+        if key >= 0:
+            if ver[key] != writes[b, 1]:
+                if ver[key] >= 0:
+                    w = writer[key]
+                    if w >= 0 and engine[w] != e:
+                        deps[nd] = w
+                        nd += 1
+                    for f in range(3):
+                        if f != e and reader[key, f] >= 0:
+                            deps[nd] = reader[key, f]
+                            nd += 1
+                ver[key] = writes[b, 1]
+                for f in range(3):
+                    reader[key, f] = -1
+            writer[key] = b
+        for r in range(4):
+            key = reads[b, r, 0]
+            if key >= 0:
+                reader[key, e] = b
+        t0 = clock[e]
+        for q in range(d0, nd):
+            if end[deps[q]] > t0:
+                t0 = end[deps[q]]
+        dep_ptr[b + 1] = nd
+        start[b] = t0
+        t1 = t0 + block_cost[b]
+        end[b] = t1
+        clock[e] = t1
+    return start, end, dep_ptr, deps, -1
+
+
+@njit(cache=True)
+def _tokens(engine, dep_ptr, deps, first_prog, last_prog):  # pragma: no cover - compiled
+    """Program positions of the wp, wn, sp, sn bits (four arrays, each with its count) and
+    the first block depending on an engine no token direction connects (-1: none)."""
+    n = len(engine)
+    out = np.empty((4, n), dtype=np.int64)
+    cnt = np.zeros(4, dtype=np.int64)
+    covered = np.full((3, 3), -1, dtype=np.int64)  # [engine][engine it waited for]: position
+    need = np.empty(3, dtype=np.int64)  # per engine: the last position waited for
+    for b in range(n):
+        a, z = dep_ptr[b], dep_ptr[b + 1]
+        if a == z:
+            continue
+        e = engine[b]
+        need[:] = -1
+        for q in range(a, z):
+            x = deps[q]
+            p = last_prog[x]
+            if p > need[engine[x]]:
+                need[engine[x]] = p
+        for f in range(3):
+            req = need[f]
+            if req < 0 or req <= covered[e, f]:
+                continue
+            covered[e, f] = req
+            if f == e - 1:  # the previous engine produced: wait wp, it signals sn
+                out[0, cnt[0]] = first_prog[b]
+                out[3, cnt[3]] = req
+                cnt[0] += 1
+                cnt[3] += 1
+            elif f == e + 1:  # the next engine: wait wn, it signals sp
+                out[1, cnt[1]] = first_prog[b]
+                out[2, cnt[2]] = req
+                cnt[1] += 1
+                cnt[2] += 1
+            else:
+                return out, cnt, b, f
+    return out, cnt, -1, -1
+
+
+def order_blocks(blocks: Blocks, cfg: ArchConfig, timing: Timing) -> tuple[np.ndarray, float]:
     """Program order with tokens of a layer's blocks.
 
     Returns
@@ -66,95 +169,30 @@ def order_blocks(blocks: list[Block], cfg: ArchConfig, timing: Timing) -> tuple[
     n_blk = len(blocks)
     if not n_blk:
         return np.zeros((0, NCOL), dtype=np.int64), 0.0
-    engines = np.array([b.engine for b in blocks], dtype=np.int64)
-    counts = np.array([len(b.rows) for b in blocks], dtype=np.int64)
+    engines = blocks.engine
+    counts = blocks.counts
     first_nat = np.concatenate([[0], np.cumsum(counts)[:-1]])
     last_nat = first_nat + counts - 1
-    rows = np.concatenate([b.rows for b in blocks])
+    rows = blocks.rows
     cost = estimated_costs(rows, cfg, timing)
-    block_cost = np.add.reduceat(cost, first_nat).tolist()
-    clock = [0.0, 0.0, 0.0]
-    start = [0.0] * n_blk
-    end = [0.0] * n_blk
-    eng = engines.tolist()
-    deps: list = [None] * n_blk  # blocks of other engines each block depends on
-    state: dict = {}  # buffer -> [version, last writer block, {engine: last reader block}]
-    for b, blk in enumerate(blocks):
-        e = blk.engine
-        d = []
-        reads = blk.reads
-        for key, ver in reads:
-            st = state.get(key)
-            if st is None or st[0] != ver:
-                raise AssertionError(f"block {b} reads {key} v{ver} that was never written")
-            w = st[1]
-            if w is not None and eng[w] != e:
-                d.append(w)
-        for key, ver in blk.writes:
-            st = state.get(key)
-            if st is None or st[0] != ver:
-                if st is not None:
-                    w = st[1]
-                    if w is not None and eng[w] != e:
-                        d.append(w)
-                    for f, r in st[2].items():
-                        if f != e:
-                            d.append(r)
-                state[key] = [ver, b, {}]
-            else:
-                st[1] = b
-        for key, _ in reads:
-            state[key][2][e] = b
-        t0 = clock[e]
-        if d:
-            deps[b] = d
-            for x in d:
-                if end[x] > t0:
-                    t0 = end[x]
-        start[b] = t0
-        t1 = t0 + block_cost[b]
-        end[b] = t1
-        clock[e] = t1
-    start = np.array(start)
+    block_cost = np.add.reduceat(cost, first_nat)
+    start, end, dep_ptr, deps, bad = _walk(engines, blocks.reads, blocks.writes, block_cost)
+    if bad >= 0:
+        raise AssertionError(f"block {bad} reads a buffer version that was never written")
     # Instruction times and program order.
     excl = np.cumsum(cost) - cost
     within = excl - np.repeat(excl[first_nat], counts)
     times = np.repeat(start, counts) + within
-    order = np.lexsort((np.arange(len(rows)), times))
+    order = np.argsort(times, kind="stable")
     pos = np.empty(len(rows), dtype=np.int64)
     pos[order] = np.arange(len(rows))
-    first_prog = pos[first_nat].tolist()
-    last_prog = pos[last_nat].tolist()
-    bits: tuple[list, ...] = ([], [], [], [])  # wp wn sp sn: program positions
-    covered = [[-1] * 3 for _ in range(3)]  # [engine][engine it waited for]: last position
-    for b in range(n_blk):
-        d = deps[b]
-        if d is None:
-            continue
-        e = eng[b]
-        need = [-1, -1, -1]  # per engine: the last position waited for
-        for x in d:
-            p = last_prog[x]
-            if p > need[eng[x]]:
-                need[eng[x]] = p
-        cov = covered[e]
-        for f in range(3):
-            req = need[f]
-            if req < 0 or req <= cov[f]:
-                continue
-            cov[f] = req
-            if f == e - 1:  # the previous engine produced: wait wp, it signals sn
-                bits[0].append(first_prog[b])
-                bits[3].append(req)
-            elif f == e + 1:  # the next engine: wait wn, it signals sp
-                bits[1].append(first_prog[b])
-                bits[2].append(req)
-            else:
-                raise AssertionError(
-                    f"block {b} ({Engine(e).name}) depends on the {Engine(f).name} engine: no "
-                    f"token direction connects them"
-                )
+    bits, cnt, b, f = _tokens(engines, dep_ptr, deps, pos[first_nat], pos[last_nat])
+    if b >= 0:
+        raise AssertionError(
+            f"block {b} ({Engine(int(engines[b])).name}) depends on the {Engine(f).name} "
+            f"engine: no token direction connects them"
+        )
     table = rows[order]
     for col, name in enumerate(("wp", "wn", "sp", "sn")):
-        table[np.array(bits[col], dtype=np.int64), COL[name]] |= 1
-    return table, float(max(end))
+        table[bits[col, : cnt[col]], COL[name]] |= 1
+    return table, float(end.max())
