@@ -172,14 +172,14 @@ def encode_table(table: np.ndarray) -> bytes:
         sel = ops == int(op)
         if not sel.any():
             continue
-        rows = table[sel]
-        plo = np.zeros(len(rows), dtype=np.uint64)
-        phi = np.zeros(len(rows), dtype=np.uint64)
+        idx = np.flatnonzero(sel)
+        plo = np.zeros(len(idx), dtype=np.uint64)
+        phi = np.zeros(len(idx), dtype=np.uint64)
         for f in spec.all_fields:
-            v = rows[:, COL[f.name]]
+            v = table[idx, COL[f.name]]
             over = (v < 0) | (v >= (1 << f.width))
             if over.any():
-                row = int(np.flatnonzero(sel)[np.argmax(over)])
+                row = int(idx[np.argmax(over)])
                 raise ProgramError(
                     f"instruction {row}: {op.name}.{f.name} = {int(v[np.argmax(over)])} does "
                     f"not fit in {f.width} bits"
@@ -191,7 +191,7 @@ def encode_table(table: np.ndarray) -> bytes:
                 plo |= u << np.uint64(f.lsb)
                 if f.lsb + f.width > 64:
                     phi |= u >> np.uint64(64 - f.lsb)
-        lo[sel], hi[sel] = plo, phi
+        lo[idx], hi[idx] = plo, phi
     out = np.empty((n, 2), dtype="<u8")
     out[:, 0], out[:, 1] = lo, hi
     return out.tobytes()
@@ -477,8 +477,16 @@ _ORDER = {
 }
 
 
-def _columns_of(table: np.ndarray) -> dict[str, np.ndarray]:
-    return {name: table[:, i] for i, name in enumerate(COLUMNS)}
+class _Columns(dict):
+    """The columns of some rows of a table by name, each gathered when first used."""
+
+    def __init__(self, table: np.ndarray, rows: np.ndarray):
+        super().__init__()
+        self._table, self._rows = table, rows
+
+    def __missing__(self, name: str) -> np.ndarray:
+        col = self[name] = self._table[self._rows, COL[name]]
+        return col
 
 
 def check_legal(table: np.ndarray, cfg: ArchConfig, mem_limit: int) -> None:
@@ -499,7 +507,7 @@ def check_legal(table: np.ndarray, cfg: ArchConfig, mem_limit: int) -> None:
         rows = np.flatnonzero(ops == int(op))
         if not len(rows) or rows[0] >= first_bad:
             continue
-        cols = _columns_of(table[rows])
+        cols = _Columns(table, rows)
         bad_any = np.zeros(len(rows), dtype=bool)
         for r in order:
             bad_any |= _RULES[r].test(cols, cfg, mem_limit)

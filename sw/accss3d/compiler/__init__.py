@@ -41,7 +41,7 @@ from ..rulebook import ConvSpec, build_kernel_map
 from ..schedule import Schedule
 from .emit import NCOL, LayerEmitter, _rows
 from .layout import DataArena, Layout, align
-from .order import order_blocks
+from .order import place, program_order
 from .tiles import distinct_inputs, plain_bounds
 
 __all__ = [
@@ -125,6 +125,18 @@ def tile_bounds(plan: LayerPlan, cfg: ArchConfig, schedule: Schedule) -> np.ndar
     if len(bounds) < 1 or bounds[0] != 0 or bounds[-1] != M or np.any(np.diff(bounds) < 1):
         return plain
     return bounds
+
+
+def _fallback(plan: LayerPlan, cfg: ArchConfig, sched: Schedule, source: str):
+    """The schedule to try when ``sched`` (from ``source``) cannot be compiled, with its
+    source, or None: the optimizer's gives way to the default one, a default one with
+    resident weights to the same with streamed weights."""
+    if source == "optimizer":
+        sched, source = default_schedule(plan, cfg), "default"
+        return sched, source
+    if source == "default" and sched.weights_resident:
+        return replace(sched, weights_resident=False), "default"
+    return None
 
 
 # --------------------------------------------------------------------------- plans
@@ -289,14 +301,8 @@ def compile_plans(
         )  # fmt: skip
         # The optimizer's schedule, else the default one, else the default with streamed
         # weights (concatenated inputs may need more Cin lanes than the optimizer assumes).
-        tries = [(sched, source)]
-        if source == "optimizer":
-            tries.append((default_schedule(plan, cfg), "default"))
-        if tries[-1][1] == "default" and tries[-1][0].weights_resident:
-            tries.append((replace(tries[-1][0], weights_resident=False), "default"))
         mark = arena.size, len(arena.chunks)
-        for attempt, choice in enumerate(tries):
-            sched, source = choice
+        while True:
             try:
                 bounds = tile_bounds(plan, cfg, sched)
                 em = LayerEmitter(cfg, timing, name, sched, args[0], bounds, *args[2:])
@@ -304,13 +310,16 @@ def compile_plans(
                 break
             except ConfigError as exc:
                 arena.size, arena.chunks = mark[0], arena.chunks[: mark[1]]
-                if attempt == len(tries) - 1:
+                fallback = _fallback(plan, cfg, sched, source)
+                if fallback is None:
                     raise
                 log.warning(
                     "layer %s: schedule %s not compilable (%s)", name, sched.describe(), exc
                 )
+                sched, source = fallback
         schedules[name] = sched
-        table, est = order_blocks(blocks, cfg, timing)
+        order, tokens, est = program_order(blocks, cfg, timing)
+        table = blocks.rows  # natural order: program_order's permutation is applied below
         ops = table[:, COL["op"]]
         per_op = np.bincount(ops, minlength=256)
         counts = {op.name: int(per_op[op]) for op in Op if per_op[op]}
@@ -344,14 +353,23 @@ def compile_plans(
                 "rulebook": {"addr": em.rbk_addr, "entries": int(len(em.tiles.ent_word))},
             }
         )
-        tables.append(table)
+        tables.append((table, order, tokens))
         pc += len(table)
         sync = _rows(1, Op.SYNC if plan is not plans[-1] else Op.HALT)
-        tables.append(sync)
+        tables.append((sync, None, None))
         pc += 1
     if not plans:
-        tables.append(_rows(1, Op.HALT))
-    code = np.concatenate(tables) if tables else np.zeros((0, NCOL), np.int64)
+        tables.append((_rows(1, Op.HALT), None, None))
+        pc += 1
+    code = np.empty((pc, NCOL), dtype=np.int64)
+    pc = 0
+    for table, order, tokens in tables:
+        if order is None:
+            code[pc : pc + len(table)] = table
+        else:
+            place(table, order, tokens, code[pc : pc + len(table)])
+        pc += len(table)
+    del tables
     prog_addr = align(arena.base + arena.size, 64)
     mem_bytes = prog_addr + len(code) * INSTR_BYTES
     check_legal(code, cfg, mem_bytes)

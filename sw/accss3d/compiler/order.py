@@ -28,9 +28,9 @@ from ..arch import ArchConfig
 from ..cyclemodel import Timing
 from ..isa import Engine, Op, StoreMode
 from ..isatable import COL
-from .emit import NCOL, Blocks
+from .emit import Blocks
 
-__all__ = ["order_blocks", "estimated_costs"]
+__all__ = ["order_blocks", "program_order", "place", "estimated_costs"]
 
 
 def estimated_costs(rows: np.ndarray, cfg: ArchConfig, timing: Timing) -> np.ndarray:
@@ -158,17 +158,21 @@ def _tokens(engine, dep_ptr, deps, first_prog, last_prog):  # pragma: no cover -
     return out, cnt, -1, -1
 
 
-def order_blocks(blocks: Blocks, cfg: ArchConfig, timing: Timing) -> tuple[np.ndarray, float]:
-    """Program order with tokens of a layer's blocks.
+def program_order(
+    blocks: Blocks, cfg: ArchConfig, timing: Timing
+) -> tuple[np.ndarray, dict[str, np.ndarray], float]:
+    """Program order and tokens of a layer's blocks.
 
     Returns
     -------
-    (table, cycles)
-        The instruction table (program order, token bits set) and the estimated cycles.
+    (order, tokens, cycles)
+        The permutation of ``blocks.rows`` into program order, the program positions whose
+        ``wp``, ``wn``, ``sp`` and ``sn`` bits are set (:func:`place` applies both) and the
+        estimated cycles.
     """
     n_blk = len(blocks)
     if not n_blk:
-        return np.zeros((0, NCOL), dtype=np.int64), 0.0
+        return np.zeros(0, dtype=np.int64), {}, 0.0
     engines = blocks.engine
     counts = blocks.counts
     first_nat = np.concatenate([[0], np.cumsum(counts)[:-1]])
@@ -192,7 +196,26 @@ def order_blocks(blocks: Blocks, cfg: ArchConfig, timing: Timing) -> tuple[np.nd
             f"block {b} ({Engine(int(engines[b])).name}) depends on the {Engine(f).name} "
             f"engine: no token direction connects them"
         )
-    table = rows[order]
-    for col, name in enumerate(("wp", "wn", "sp", "sn")):
-        table[bits[col, : cnt[col]], COL[name]] |= 1
-    return table, float(end.max())
+    tokens = {name: bits[col, : cnt[col]] for col, name in enumerate(("wp", "wn", "sp", "sn"))}
+    return order, tokens, float(end.max())
+
+
+def place(rows: np.ndarray, order: np.ndarray, tokens: dict, out: np.ndarray) -> None:
+    """Write ``rows`` in program order with their token bits into ``out`` (same shape)."""
+    np.take(rows, order, axis=0, out=out, mode="clip")
+    for name, at in tokens.items():
+        out[at, COL[name]] |= 1
+
+
+def order_blocks(blocks: Blocks, cfg: ArchConfig, timing: Timing) -> tuple[np.ndarray, float]:
+    """Program order with tokens of a layer's blocks.
+
+    Returns
+    -------
+    (table, cycles)
+        The instruction table (program order, token bits set) and the estimated cycles.
+    """
+    order, tokens, cycles = program_order(blocks, cfg, timing)
+    table = np.empty_like(blocks.rows)
+    place(blocks.rows, order, tokens, table)
+    return table, cycles
