@@ -54,6 +54,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
+from . import funcjit
 from .errors import ProgramError
 from .isa import Engine, Kind, Op, StoreMode
 from .isatable import (
@@ -481,6 +482,10 @@ class FuncSim:
     group : bool
         Read each rulebook run, input gather and weight tile once per version and fuse the
         COMPUTEs of a run (default), or read and multiply per COMPUTE (the reference).
+    engine : {"jit", "numpy"}
+        ``"jit"`` (default): the compiled sequential engine (:mod:`accss3d.funcjit`), whose
+        violations are then named by the vectorized engine; ``"numpy"``: the vectorized
+        engine described above.  ``batch=False`` or ``group=False`` select ``"numpy"``.
     """
 
     def __init__(
@@ -490,13 +495,17 @@ class FuncSim:
         check_races: bool = True,
         batch: bool = True,
         group: bool = True,
+        engine: str = "jit",
     ):
+        if engine not in ("jit", "numpy"):
+            raise ValueError(f"engine must be 'jit' or 'numpy', not {engine!r}")
         self.p = program
         cfg = program.cfg
         self.cfg = cfg
         self.check_races = check_races
         self.batch = batch
         self.group = group
+        self.engine = "jit" if (engine == "jit" and batch and group) else "numpy"
         self.R, self.C = cfg.pe_rows, cfg.pe_cols
         self.ab, self.wb, self.accb = cfg.act_bits // 8, cfg.weight_bits // 8, cfg.acc_bits // 8
         self.m = {n: _Mem(n, cfg.words(n), cfg.word_bytes(n)) for n in ("ifm", "wgt", "rbk")}
@@ -551,6 +560,8 @@ class FuncSim:
         check_tokens(table)
         self.f = {name: table[:end, col] for name, col in COL.items()}
         self.mem = p.memory()
+        if self.engine == "jit":
+            return self._run_jit(end, t0)
         self.K = knowledge(table, end) if self.check_races else None
         B = self.cfg.bus_bytes
         self.pending_dram = np.zeros(self.mem.size // B + 1, dtype=bool)
@@ -630,14 +641,33 @@ class FuncSim:
             ):
                 self._flush()
         self._flush()
+        return self._result(t0)
+
+    def _result(self, t0: float) -> RunResult:
         result = RunResult(self.mem, counters=self.counters)
-        for name, entry in p.manifest.get("tensors", {}).items():
+        for name, entry in self.p.manifest.get("tensors", {}).items():
             out = read_tensor(self.mem, entry)
             result.outputs[name] = out
             if "golden_sha256" in entry:
                 result.matches[name] = tensor_sha256(out) == entry["golden_sha256"]
         result.seconds = time.perf_counter() - t0
         return result
+
+    def _run_jit(self, end: int, t0: float) -> RunResult:
+        """The compiled engine; a violation is named by rerunning the vectorized one."""
+        K = funcjit.knowledge(self.p.code, end) if self.check_races else None
+        status, n, counters = funcjit.execute(self.p, self.mem, end, K, self.check_races)
+        if status != funcjit.OK:
+            FuncSim(self.p, check_races=self.check_races, engine="numpy").run()
+            raise RuntimeError(  # pragma: no cover - the engines disagree: a simulator bug
+                f"instruction {n}: the compiled engine finds a violation the vectorized "
+                f"engine does not (please report)"
+            )
+        ops = self.f["op"]
+        counts = np.bincount(ops, minlength=256)
+        self.counters.update(counters)
+        self.counters["instructions"] = {op.name: int(counts[op]) for op in Op if counts[op]}
+        return self._result(t0)
 
     # ------------------------------------------------------------------ LOAD
     def _settle_loads(self):
@@ -1331,7 +1361,12 @@ class FuncSim:
 
 
 def run_program(
-    program: Program, *, check_races: bool = True, batch: bool = True, group: bool = True
+    program: Program,
+    *,
+    check_races: bool = True,
+    batch: bool = True,
+    group: bool = True,
+    engine: str = "jit",
 ) -> RunResult:
     """Run a program on the functional simulator (see :class:`FuncSim`)."""
-    return FuncSim(program, check_races=check_races, batch=batch, group=group).run()
+    return FuncSim(program, check_races=check_races, batch=batch, group=group, engine=engine).run()

@@ -1,17 +1,22 @@
-"""accss3d.funcsim: the grouped path (each rulebook run, input gather and weight tile read once
-per version, COMPUTEs of a run fused) against the per-COMPUTE reference - same memory, same
-counters, and the same verdict (the same one-line race) on programs with tokens dropped."""
+"""accss3d.funcsim: the compiled engine (accss3d.funcjit, the default) and the grouped numpy path
+(each rulebook run, input gather and weight tile read once per version, COMPUTEs of a run
+fused) against the per-COMPUTE reference - same memory, same counters, and the same verdict
+(the same one-line race) on programs with tokens dropped; the compiled engine flags the very
+instruction the one-at-a-time reference names."""
+
+import re
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from accss3d import funcjit
 from accss3d.arch import CONFIGS
 from accss3d.compiler import compile_layer, compile_network
 from accss3d.errors import ProgramError
 from accss3d.funcsim import run_program
-from accss3d.isatable import COL, DIRECTIONS, engine_of
+from accss3d.isatable import COL, DIRECTIONS, check_legal, check_tokens, engine_of, program_end
 from accss3d.network import get_network
 from accss3d.program import Program
 
@@ -24,6 +29,17 @@ def outcome(program: Program, **kw):
         return str(exc)
     c = out.counters
     return out.memory.tobytes(), (c["macs"], c["pairs"], c["rd_bytes"], c["wr_bytes"])
+
+
+def jit_flags(program: Program):
+    """The instruction the compiled engine flags (None: it runs through)."""
+    code = program.code
+    check_legal(code, program.cfg, program.mem_bytes)
+    end = program_end(code)
+    check_tokens(code)
+    K = funcjit.knowledge(code, end)
+    status, n, _ = funcjit.execute(program, program.memory(), end, K, True)
+    return None if status == funcjit.OK else n
 
 
 def with_code(program: Program, code: np.ndarray) -> Program:
@@ -51,8 +67,10 @@ def test_grouped_equals_reference(programs, name):
     ref = outcome(prog, group=False)
     assert isinstance(ref, tuple)
     assert outcome(prog) == ref
+    assert outcome(prog, engine="numpy") == ref
     assert outcome(prog, batch=False) == ref
     assert outcome(prog, check_races=False) == ref
+    assert outcome(prog, check_races=False, engine="numpy") == ref
     assert run_program(prog).all_match
 
 
@@ -87,7 +105,17 @@ def test_dropped_tokens_same_verdict(programs, name, seed, p, dirs):
     prog = programs[name].program
     code = drop_token_pairs(prog.code, np.random.default_rng(seed), p, dirs)
     mutant = with_code(prog, code)
-    assert outcome(mutant) == outcome(mutant, group=False)
+    ref = outcome(mutant, group=False)
+    assert outcome(mutant, engine="numpy") == ref
+    assert outcome(mutant) == ref
+    # The compiled engine stops at the first instruction the sequential reference names.
+    flagged = jit_flags(mutant)
+    if isinstance(ref, str):
+        seq = outcome(mutant, batch=False)
+        assert isinstance(seq, str)
+        assert flagged == int(re.match(r"instruction (\d+):", seq).group(1))
+    else:
+        assert flagged is None
 
 
 @settings(
@@ -108,6 +136,7 @@ def test_shuffled_sequential_semantics(programs, name, seed):
     mutant = with_code(prog, code)
     ref = outcome(mutant, group=False, check_races=False)
     assert outcome(mutant, check_races=False) == ref
+    assert outcome(mutant, check_races=False, engine="numpy") == ref
     assert outcome(mutant, check_races=False, batch=False) == ref
 
 
@@ -140,6 +169,7 @@ HALT
     ref = outcome(prog, group=False)
     assert isinstance(ref, tuple)
     assert outcome(prog) == ref
+    assert outcome(prog, engine="numpy") == ref
     assert outcome(prog, batch=False) == ref
 
 
