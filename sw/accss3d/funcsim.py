@@ -506,6 +506,7 @@ class FuncSim:
         self.batch = batch
         self.group = group
         self.engine = "jit" if (engine == "jit" and batch and group) else "numpy"
+        self.image = None  # external memory to start from (default: the program's)
         self.R, self.C = cfg.pe_rows, cfg.pe_cols
         self.ab, self.wb, self.accb = cfg.act_bits // 8, cfg.weight_bits // 8, cfg.acc_bits // 8
         self.m = {n: _Mem(n, cfg.words(n), cfg.word_bytes(n)) for n in ("ifm", "wgt", "rbk")}
@@ -559,7 +560,7 @@ class FuncSim:
         end = program_end(table)
         check_tokens(table)
         self.f = {name: table[:end, col] for name, col in COL.items()}
-        self.mem = p.memory()
+        self.mem = p.memory() if self.image is None else self.image
         if self.engine == "jit":
             return self._run_jit(end, t0)
         self.K = knowledge(table, end) if self.check_races else None
@@ -654,11 +655,18 @@ class FuncSim:
         return result
 
     def _run_jit(self, end: int, t0: float) -> RunResult:
-        """The compiled engine; a violation is named by rerunning the vectorized one."""
-        K = funcjit.knowledge(self.p.code, end) if self.check_races else None
-        status, n, counters = funcjit.execute(self.p, self.mem, end, K, self.check_races)
+        """The compiled engine.  A violation at instruction ``n`` is named by the vectorized
+        engine on the program cut after ``n`` (plus HALT): the same instructions up to
+        ``n``, no violation before it, so the one it reports is ``n``'s."""
+        p = self.p
+        K = funcjit.knowledge(p.code, end) if self.check_races else None
+        status, n, counters = funcjit.execute(p, self.mem, end, K, self.check_races)
         if status != funcjit.OK:
-            FuncSim(self.p, check_races=self.check_races, engine="numpy").run()
+            cut = np.concatenate([p.code[: n + 1], p.code[end - 1 : end]])
+            prefix = Program(p.cfg, cut, p.image, p.image_base, p.mem_bytes, {}, p.prog_addr)
+            sim = FuncSim(prefix, check_races=self.check_races, engine="numpy")
+            sim.image = p.memory()  # the full program's bytes (a LOAD may read the code)
+            sim.run()
             raise RuntimeError(  # pragma: no cover - the engines disagree: a simulator bug
                 f"instruction {n}: the compiled engine finds a violation the vectorized "
                 f"engine does not (please report)"
