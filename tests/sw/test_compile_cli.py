@@ -58,6 +58,11 @@ def test_run_and_cycles(compiled, capsys, tmp_path):
     code, out, err = run(capsys, "run", compiled, "--json", "-o", tmp_path / "o.npz")
     info = json.loads(out)
     assert code == 0 and err == "" and info["match"] and info["tensors_checked"] == 6
+    code, out, _ = run(capsys, "run", compiled, "--json", "--engine", "numpy", "-o", tmp_path / "n")
+    again = json.loads(out)
+    assert code == 0 and again["match"] and again["counters"]["macs"] == info["counters"]["macs"]
+    a, b = np.load(tmp_path / "n.npz"), np.load(tmp_path / "o.npz")
+    assert sorted(a) == sorted(b) and all(np.array_equal(a[k], b[k]) for k in a)
     code, out, _ = run(
         capsys, "cycles", compiled, "--json", "--latency", "12", "--trace", tmp_path / "t.csv"
     )

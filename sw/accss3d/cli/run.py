@@ -18,16 +18,25 @@ def register(sub) -> None:
     p = sub.add_parser(
         "run",
         help="run a compiled program on the functional simulator and check its outputs",
-        description="Execute the program on its memory image (numpy, vectorized per "
-        "instruction batch), write the output tensors (.npz) and check every tensor against "
-        "the golden SHA-256 the compiler recorded. Exit status 1 when an output differs.",
+        description="Execute the program on its memory image (a compiled sequential engine, "
+        "or numpy vectorized per instruction batch), write the output tensors (.npz) and "
+        "check every tensor against the golden SHA-256 the compiler recorded. Exit status 1 "
+        "when an output differs.",
     )
     p.add_argument("program", metavar="DIR|FILE", help="compiled directory or .sspn file")
     p.add_argument("--config", default=None, help="check the program against this config")
     p.add_argument("-o", "--output", default=None, help="outputs .npz (default DIR/outputs.npz)")
     p.add_argument("--all", action="store_true", help="write every tensor, not only outputs")
     p.add_argument("--no-race-check", action="store_true", help="skip the token/race checks")
-    p.add_argument("--reference", action="store_true", help="one COMPUTE at a time (slow)")
+    p.add_argument(
+        "--engine",
+        choices=("jit", "numpy"),
+        default="jit",
+        help="compiled sequential engine (default) or numpy vectorized per batch",
+    )
+    p.add_argument(
+        "--reference", action="store_true", help="numpy, one instruction at a time (slow)"
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=run)
 
@@ -35,7 +44,9 @@ def register(sub) -> None:
 def run(args) -> int:
     cfg = get_config(args.config) if args.config else None
     prog = load_program(args.program, cfg)
-    res = run_program(prog, check_races=not args.no_race_check, batch=not args.reference)
+    res = run_program(
+        prog, check_races=not args.no_race_check, batch=not args.reference, engine=args.engine
+    )
     names = list(res.outputs) if args.all else prog.manifest.get("outputs", [])
     out = args.output
     if out is None:
