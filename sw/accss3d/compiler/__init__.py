@@ -30,7 +30,7 @@ from ..arch import ArchConfig
 from ..cyclemodel import Timing
 from ..errors import ConfigError, InputError
 from ..isa import INSTR_BYTES, Op
-from ..isatable import COL, check_legal, check_tokens
+from ..isatable import check_legal, check_tokens
 from ..netgolden import LayerParams, NetResult, forward, random_input, random_params, tensor_sha256
 from ..network import INPUT, CoordinateManager, LayerPlan, LayerSpec, Network
 from ..optimizer import choose_schedule as optimize
@@ -319,9 +319,8 @@ def compile_plans(
                 sched, source = fallback
         schedules[name] = sched
         order, tokens, est = program_order(blocks, cfg, timing)
-        table = blocks.rows  # natural order: program_order's permutation is applied below
-        ops = table[:, COL["op"]]
-        per_op = np.bincount(ops, minlength=256)
+        n_rows = blocks.n_rows
+        per_op = blocks.op_counts()
         counts = {op.name: int(per_op[op]) for op in Op if per_op[op]}
         layers_info.append(
             {
@@ -341,7 +340,7 @@ def compile_plans(
                 "requant": golden.requant[name].to_dict(),
                 "schedule": {**sched.to_dict(), "source": source},
                 "schedule_text": sched.describe(),
-                "pc": [pc, pc + len(table)],
+                "pc": [pc, pc + n_rows],
                 "instructions": counts,
                 "estimated_cycles": int(est),
                 "tiles": em.info.tiles,
@@ -353,22 +352,23 @@ def compile_plans(
                 "rulebook": {"addr": em.rbk_addr, "entries": int(len(em.tiles.ent_word))},
             }
         )
-        tables.append((table, order, tokens))
-        pc += len(table)
+        tables.append((blocks, order, tokens))
+        pc += n_rows
         sync = _rows(1, Op.SYNC if plan is not plans[-1] else Op.HALT)
         tables.append((sync, None, None))
         pc += 1
     if not plans:
         tables.append((_rows(1, Op.HALT), None, None))
         pc += 1
-    code = np.empty((pc, NCOL), dtype=np.int64)
+    code = np.zeros((pc, NCOL), dtype=np.int64)
     pc = 0
-    for table, order, tokens in tables:
+    for part, order, tokens in tables:
         if order is None:
-            code[pc : pc + len(table)] = table
+            code[pc : pc + len(part)] = part
+            pc += len(part)
         else:
-            place(table, order, tokens, code[pc : pc + len(table)])
-        pc += len(table)
+            place(part, order, tokens, code[pc : pc + len(order)])
+            pc += len(order)
     del tables
     prog_addr = align(arena.base + arena.size, 64)
     mem_bytes = prog_addr + len(code) * INSTR_BYTES

@@ -28,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from numba import njit
 
 from ..arch import ArchConfig
 from ..cyclemodel import Timing
@@ -65,6 +66,7 @@ def _rows(n: int, op: Op, sub: int = 0, **cols) -> np.ndarray:
 #: row and its rbk, ifm, ofm and weight bases, then four read tags and one write tag
 #: (``(buffer id, version)``, -1 when absent).
 _REC = 18
+_COMPUTE = int(Op.COMPUTE)
 _RD = 8  # first read tag field
 
 
@@ -73,28 +75,72 @@ class Blocks:
     """The blocks of one layer: consecutive instructions of one engine that touch the same
     L1 buffer contents, in a sequentially valid order.
 
+    Their instructions (*natural order*: block after block) are kept as made: the explicit
+    rows of the blocks that have them (``given``, in block order) and, for the COMPUTE
+    blocks, a first template row and buffer bases (``rec``, :data:`_REC` fields) over the
+    template rows ``tpl``; :meth:`table` and :meth:`write` make the rows.
+
     Attributes
     ----------
     engine : ndarray (n,) int
         Engine of every block.
     counts : ndarray (n,) int
-        Instructions of every block (its rows follow the previous block's in ``rows``).
+        Instructions of every block.
     reads : ndarray (n, 4, 2) int
         ``(buffer id, version)`` of the L1 buffer versions a block reads (-1: none).
     writes : ndarray (n, 2) int
         ``(buffer id, version)`` of the buffer version a block writes (-1: none).
-    rows : ndarray (sum(counts), NCOL) int
-        The instructions, block after block.
+    rec : ndarray (n, _REC) int
+        The block records.
+    given : ndarray (m, NCOL) int
+        The explicit rows.
+    tpl : ndarray (t, 7) int
+        COMPUTE template rows: rbk_addr, pairs, ifm_base, ifm_stride, ifm_offset,
+        use_first and weight sequence position.
+    pe_rows : int
+        Words of one weight tile (weight address of sequence position ``p``: ``p * pe_rows``
+        past the block's weight base).
     """
 
     engine: np.ndarray
     counts: np.ndarray
     reads: np.ndarray
     writes: np.ndarray
-    rows: np.ndarray
+    rec: np.ndarray
+    given: np.ndarray
+    tpl: np.ndarray
+    pe_rows: int
 
     def __len__(self) -> int:
         return len(self.engine)
+
+    @property
+    def n_rows(self) -> int:
+        """Instructions of all blocks."""
+        return int(self.counts.sum())
+
+    def op_counts(self) -> np.ndarray:
+        """Instructions per opcode (256,)."""
+        per = np.bincount(self.given[:, _OP], minlength=256)
+        per[_COMPUTE] += int(self.counts[self.rec[:, 2] < 0].sum())
+        return per
+
+    def table(self) -> np.ndarray:
+        """The instructions in natural order."""
+        order = np.arange(self.n_rows, dtype=np.int64)
+        out = np.zeros((len(order), NCOL), dtype=np.int64)
+        self.write(order, out)
+        return out
+
+    def write(self, order: np.ndarray, out: np.ndarray) -> None:
+        """``out[k]`` = natural instruction ``order[k]`` (``out`` zeroed, ``len(order)``
+        rows)."""
+        counts = self.counts
+        first = np.cumsum(counts) - counts
+        given = np.where(self.rec[:, 2] >= 0, counts, 0)
+        gfirst = np.cumsum(given) - given
+        block = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
+        _write_rows(self.rec, self.given, self.tpl, self.pe_rows, order, block, first, gfirst, out)
 
 
 #: Buffer id of buffer ``b`` of a pool: ``2 * _POOL_ID[name] + b`` (a pool has at most two).
@@ -193,6 +239,34 @@ def _tile_runs(values: np.ndarray, ptr: np.ndarray):
     cut[ptr[(ptr > 0) & (ptr < n)]] = True
     st = np.flatnonzero(cut)
     return st, np.diff(np.append(st, n)), np.searchsorted(ptr, st, side="right") - 1
+
+
+@njit(cache=True)
+def _write_rows(rec, given, tpl, R, order, block, first, gfirst, out):  # pragma: no cover
+    """``out[k]`` = natural row ``order[k]``: a row of ``given`` for a block of explicit rows,
+    else a COMPUTE row from the template rows ``tpl`` placed at the block's buffer bases
+    (:data:`_REC`).  COMPUTE rows only write their non-zero columns (``out`` is zeroed)."""
+    ncol = out.shape[1]
+    for k in range(len(order)):
+        r = order[k]
+        b = block[r]
+        q = r - first[b]
+        row = out[k]
+        if rec[b, 2] >= 0:
+            src = given[gfirst[b] + q]
+            for c in range(ncol):
+                row[c] = src[c]
+        else:
+            t = tpl[rec[b, 3] + q]
+            row[_OP] = _COMPUTE
+            row[_RBK] = rec[b, 4] + t[0]
+            row[_PAIRS] = t[1]
+            row[_IFMB] = rec[b, 5] + t[2]
+            row[_IFMS] = t[3]
+            row[_IFMO] = t[4]
+            row[_UF] = t[5]
+            row[_OFMB] = rec[b, 6]
+            row[_WGT] = rec[b, 7] + t[6] * R
 
 
 def _align_up(values: np.ndarray, to: int) -> np.ndarray:
@@ -768,34 +842,19 @@ class LayerEmitter:
         return self._collect()
 
     def _collect(self) -> Blocks:
-        """The blocks recorded so far, their rows made (the COMPUTE rows all at once)."""
+        """The blocks recorded so far."""
         rec = np.array(self._rec, dtype=np.int64).reshape(-1, _REC)
-        counts = rec[:, 1]
-        first = np.cumsum(counts) - counts
-        rows = np.zeros((int(counts.sum()), NCOL), dtype=np.int64)
-        given = rec[:, 2] >= 0
-        if given.any():
-            rows[_spans(first[given], counts[given])] = np.concatenate(self._arrays)
-        comp = rec[~given]
-        if len(comp):
-            n = comp[:, 1]
-            at = _spans(first[~given], n)
-            tpl = np.concatenate(self._tpl)[_spans(comp[:, 3], n)]
-            rows[at, _OP] = int(Op.COMPUTE)
-            rows[at, _RBK] = np.repeat(comp[:, 4], n) + tpl[:, 0]
-            rows[at, _PAIRS] = tpl[:, 1]
-            rows[at, _IFMB] = np.repeat(comp[:, 5], n) + tpl[:, 2]
-            rows[at, _IFMS] = tpl[:, 3]
-            rows[at, _IFMO] = tpl[:, 4]
-            rows[at, _UF] = tpl[:, 5]
-            rows[at, _OFMB] = np.repeat(comp[:, 6], n)
-            rows[at, _WGT] = np.repeat(comp[:, 7], n) + tpl[:, 6] * self.R
+        given = np.concatenate(self._arrays) if self._arrays else np.zeros((0, NCOL), np.int64)
+        tpl = np.concatenate(self._tpl) if self._tpl else np.zeros((0, 7), np.int64)
         return Blocks(
             engine=np.ascontiguousarray(rec[:, 0]),
-            counts=np.ascontiguousarray(counts),
+            counts=np.ascontiguousarray(rec[:, 1]),
             reads=np.ascontiguousarray(rec[:, _RD : _RD + 8]).reshape(-1, 4, 2),
             writes=np.ascontiguousarray(rec[:, _RD + 8 : _RD + 10]),
-            rows=rows,
+            rec=rec,
+            given=given,
+            tpl=tpl,
+            pe_rows=self.R,
         )
 
     def _tile_order(self):

@@ -28,9 +28,9 @@ from ..arch import ArchConfig
 from ..cyclemodel import Timing
 from ..isa import Engine, Op, StoreMode
 from ..isatable import COL
-from .emit import Blocks
+from .emit import NCOL, Blocks
 
-__all__ = ["order_blocks", "program_order", "place", "estimated_costs"]
+__all__ = ["order_blocks", "program_order", "place", "estimated_costs", "block_costs"]
 
 
 def estimated_costs(rows: np.ndarray, cfg: ArchConfig, timing: Timing) -> np.ndarray:
@@ -158,6 +158,33 @@ def _tokens(engine, dep_ptr, deps, first_prog, last_prog):  # pragma: no cover -
     return out, cnt, -1, -1
 
 
+@njit(cache=True)
+def _row_costs(rec, given_cost, tpl_cost, out):  # pragma: no cover - compiled
+    """Estimated cost of every instruction in natural order (see :class:`Blocks`)."""
+    at = 0
+    gi = 0
+    for b in range(rec.shape[0]):
+        n = rec[b, 1]
+        if rec[b, 2] >= 0:
+            for q in range(n):
+                out[at + q] = given_cost[gi + q]
+            gi += n
+        else:
+            g = rec[b, 3]
+            for q in range(n):
+                out[at + q] = tpl_cost[g + q]
+        at += n
+
+
+def block_costs(blocks: Blocks, cfg: ArchConfig, timing: Timing) -> np.ndarray:
+    """:func:`estimated_costs` of the instructions of ``blocks`` in natural order."""
+    cost = np.empty(blocks.n_rows, dtype=np.float64)
+    tpl_cost = np.ones(len(blocks.tpl), dtype=np.float64)
+    tpl_cost[:] = timing.compute_cycles(blocks.tpl[:, 1], cfg)
+    _row_costs(blocks.rec, estimated_costs(blocks.given, cfg, timing), tpl_cost, cost)
+    return cost
+
+
 def program_order(
     blocks: Blocks, cfg: ArchConfig, timing: Timing
 ) -> tuple[np.ndarray, dict[str, np.ndarray], float]:
@@ -177,8 +204,8 @@ def program_order(
     counts = blocks.counts
     first_nat = np.concatenate([[0], np.cumsum(counts)[:-1]])
     last_nat = first_nat + counts - 1
-    rows = blocks.rows
-    cost = estimated_costs(rows, cfg, timing)
+    n_rows = blocks.n_rows
+    cost = block_costs(blocks, cfg, timing)
     block_cost = np.add.reduceat(cost, first_nat)
     start, end, dep_ptr, deps, bad = _walk(engines, blocks.reads, blocks.writes, block_cost)
     if bad >= 0:
@@ -188,8 +215,8 @@ def program_order(
     within = excl - np.repeat(excl[first_nat], counts)
     times = np.repeat(start, counts) + within
     order = np.argsort(times, kind="stable")
-    pos = np.empty(len(rows), dtype=np.int64)
-    pos[order] = np.arange(len(rows))
+    pos = np.empty(n_rows, dtype=np.int64)
+    pos[order] = np.arange(n_rows)
     bits, cnt, b, f = _tokens(engines, dep_ptr, deps, pos[first_nat], pos[last_nat])
     if b >= 0:
         raise AssertionError(
@@ -200,9 +227,10 @@ def program_order(
     return order, tokens, float(end.max())
 
 
-def place(rows: np.ndarray, order: np.ndarray, tokens: dict, out: np.ndarray) -> None:
-    """Write ``rows`` in program order with their token bits into ``out`` (same shape)."""
-    np.take(rows, order, axis=0, out=out, mode="clip")
+def place(blocks: Blocks, order: np.ndarray, tokens: dict, out: np.ndarray) -> None:
+    """Write the instructions of ``blocks`` in program order with their token bits into
+    ``out`` (zeroed, one row per instruction)."""
+    blocks.write(order, out)
     for name, at in tokens.items():
         out[at, COL[name]] |= 1
 
@@ -216,6 +244,6 @@ def order_blocks(blocks: Blocks, cfg: ArchConfig, timing: Timing) -> tuple[np.nd
         The instruction table (program order, token bits set) and the estimated cycles.
     """
     order, tokens, cycles = program_order(blocks, cfg, timing)
-    table = np.empty_like(blocks.rows)
-    place(blocks.rows, order, tokens, table)
+    table = np.zeros((blocks.n_rows, NCOL), dtype=np.int64)
+    place(blocks, order, tokens, table)
     return table, cycles
