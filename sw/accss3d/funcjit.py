@@ -155,31 +155,6 @@ def _word_value(buf, off, nbytes):  # pragma: no cover - compiled
 
 
 @njit(cache=True, inline="always")
-def _read(lw, cr, w, k, n):  # pragma: no cover - compiled
-    """Instruction ``n`` reads L1 word ``w``: True when its last LOAD (``lw``) is not known
-    complete (``k``: the reader's clock of the load engine); records the read in ``cr``."""
-    if lw[w] > k:
-        return True
-    if cr[w] < n:
-        cr[w] = n
-    return False
-
-
-@njit(cache=True, inline="always")
-def _write_acc(ow, oweng, os_, row, kl, ks, n):  # pragma: no cover - compiled
-    """The compute engine's instruction ``n`` writes accumulator row ``row``: True when a
-    PSUM LOAD that wrote it or a STORE that read it is not known complete (``kl``, ``ks``:
-    the writer's clocks of the load and store engines); records the write."""
-    if oweng[row] == _LOAD and ow[row] > kl:
-        return True
-    if os_[row] > ks:
-        return True
-    ow[row] = n
-    oweng[row] = _COMPUTE
-    return False
-
-
-@njit(cache=True, inline="always")
 def _shl(x, s):  # pragma: no cover - compiled
     """numpy's int64 ``<<``: 0 from a shift of 64 on."""
     return np.int64(0) if s >= 64 else x << s
@@ -274,50 +249,73 @@ def _execute(
     ent_reset = np.empty(1 << 16, np.bool_)
     for n in range(end):
         op = code[n, _OP]
-        if op == _O_COMPUTE:
-            pairs = code[n, _PAIRS]
-            ra, wa = code[n, _RBKA], code[n, _WGTA]
-            ib, ist, io = code[n, _IFMB], code[n, _IFMS], code[n, _IFMO]
-            ob, uf = code[n, _OFMB], code[n, _UF] != 0
+        if op == _O_COMPUTE or op == _O_FILL:
             kl, ks = K[n, _LOAD], K[n, _STORE]
-            counters[0] += pairs * R * C
-            counters[1] += pairs
-            for r in range(R):
-                w = wa + r
-                if races and _read(wgt_lw, wgt_cr, w, kl, n):
-                    return VIOLATION, n
-                for c in range(C):
-                    W[r, c] = wgt_v[w, c]
-            # Read: every entry, its input word (gathered) and its accumulator row.
-            need_bias = False
-            for k in range(pairs):
-                w = ra + k
-                if races and _read(rbk_lw, rbk_cr, w, kl, n):
-                    return VIOLATION, n
-                e = np.int64(rbk_v[w])
-                idx = ib + (e & 0xFFFF) * ist + io
-                row = ob + ((e >> 16) & 0x7FFF)
-                if idx >= ifm_words or row >= ofm_rows:
-                    return VIOLATION, n
-                if races and _read(ifm_lw, ifm_cr, idx, kl, n):
-                    return VIOLATION, n
-                ent_row[k] = row
-                ent_reset[k] = uf and (e >> 31) & 1 != 0
-                need_bias |= ent_reset[k]
+            compute = op == _O_COMPUTE
+            if compute:
+                pairs = code[n, _PAIRS]
+                ra, wa = code[n, _RBKA], code[n, _WGTA]
+                ib, ist, io = code[n, _IFMB], code[n, _IFMS], code[n, _IFMO]
+                ob, uf = code[n, _OFMB], code[n, _UF] != 0
+                counters[0] += pairs * R * C
+                counters[1] += pairs
                 for r in range(R):
-                    G[k, r] = ifm_v[idx, r]
+                    w = wa + r
+                    if races:
+                        if wgt_lw[w] > kl:
+                            return VIOLATION, n
+                        wgt_cr[w] = max(wgt_cr[w], n)
+                    for c in range(C):
+                        W[r, c] = wgt_v[w, c]
+                # Every entry, its input word (gathered) and its accumulator row.
+                need_bias = False
+                for k in range(pairs):
+                    w = ra + k
+                    if races:
+                        if rbk_lw[w] > kl:
+                            return VIOLATION, n
+                        rbk_cr[w] = max(rbk_cr[w], n)
+                    e = np.int64(rbk_v[w])
+                    idx = ib + (e & 0xFFFF) * ist + io
+                    row = ob + ((e >> 16) & 0x7FFF)
+                    if idx >= ifm_words or row >= ofm_rows:
+                        return VIOLATION, n
+                    if races:
+                        if ifm_lw[idx] > kl:
+                            return VIOLATION, n
+                        ifm_cr[idx] = max(ifm_cr[idx], n)
+                    ent_row[k] = row
+                    ent_reset[k] = uf and (e >> 31) & 1 != 0
+                    need_bias |= ent_reset[k]
+                    for r in range(R):
+                        G[k, r] = ifm_v[idx, r]
+                # One matrix product per COMPUTE (exact: see ``fdt`` in :func:`execute`).
+                P = np.dot(G[:pairs], W)
+            else:  # FILL: every row restarts from the bias
+                pairs, r0 = code[n, _ROWS], code[n, _OFMR]
+                for k in range(pairs):
+                    ent_row[k] = r0 + k
+                    ent_reset[k] = True
+                need_bias = True
+                P = np.zeros((pairs, C), W.dtype)
             if need_bias:
-                if races and _read(bias_lw, bias_cr, 0, kl, n):
-                    return VIOLATION, n
+                if races:
+                    if bias_lw[0] > kl:
+                        return VIOLATION, n
+                    if compute:  # (FILL's bias read is not an earlier reader for LOADs)
+                        bias_cr[0] = max(bias_cr[0], n)
                 for c in range(C):
                     bias[c] = _word_value(bias_b, c * accb, accb)
-            # One matrix product per COMPUTE (exact: see ``fdt`` in :func:`execute`).
-            P = np.dot(G[:pairs], W)
             # Accumulate in entry order (rows may repeat; a reset restarts from the bias).
             for k in range(pairs):
                 row = ent_row[k]
-                if races and _write_acc(ow, oweng, os_, row, kl, ks, n):
-                    return VIOLATION, n
+                if races:
+                    if oweng[row] == _LOAD and ow[row] > kl:
+                        return VIOLATION, n
+                    if os_[row] > ks:
+                        return VIOLATION, n
+                    ow[row] = n
+                    oweng[row] = _COMPUTE
                 if ent_reset[k]:
                     for c in range(C):
                         ofm[row, c] = _signed(bias[c] + np.int64(P[k, c]), acc_bits)
@@ -405,17 +403,6 @@ def _execute(
                         v = _requant(v, mult, shift, relu != 0, act_bits)
                     for q in range(per):
                         mem[s + c * per + q] = (v >> (8 * q)) & 0xFF
-        elif op == _O_FILL:
-            rows, r0 = code[n, _ROWS], code[n, _OFMR]
-            kl, ks = K[n, _LOAD], K[n, _STORE]
-            if races and bias_lw[0] > kl:
-                return VIOLATION, n
-            for r in range(rows):
-                row = r0 + r
-                if races and _write_acc(ow, oweng, os_, row, kl, ks, n):
-                    return VIOLATION, n
-                for c in range(C):
-                    ofm[row, c] = _word_value(bias_b, c * accb, accb)
         elif op == _O_CONFIG:
             mult, shift, relu = code[n, _MULT], code[n, _SHIFT], code[n, _RELU]
     return OK, -1
