@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from .arch import ArchConfig
 from .errors import ProgramError
@@ -561,24 +562,38 @@ def check_tokens(table: np.ndarray) -> None:
     ProgramError
         Naming the first instruction that waits in vain, or the first that overflows.
     """
-    table = np.asarray(table)[: program_end(table)]
+    table = np.asarray(table, dtype=np.int64)[: program_end(table)]
     eng = engine_of(table)
     for name, prod, pbit, cons, cbit in DIRECTIONS:
-        sig = ((eng == int(prod)) & (table[:, COL[pbit]] != 0)).astype(np.int64)
-        wait = ((eng == int(cons)) & (table[:, COL[cbit]] != 0)).astype(np.int64)
-        before = np.cumsum(sig) - sig - (np.cumsum(wait) - wait)
-        starve = (wait != 0) & (before < 1)
-        if starve.any():
-            row = int(np.argmax(starve))
+        starve, over = _token_scan(
+            table, eng, int(prod), COL[pbit], int(cons), COL[cbit], MAX_OUTSTANDING_TOKENS
+        )
+        if starve >= 0:
+            row = starve
             op = table[row, COL["op"]]
             raise ProgramError(
                 f"instruction {row}: {mnemonic(op, table[row, COL['sub']])} waits for a "
                 f"{name} token that no earlier instruction signalled"
             )
-        level = before + sig - wait
-        over = level > MAX_OUTSTANDING_TOKENS
-        if over.any():
-            row = int(np.argmax(over))
+        if over >= 0:
             raise ProgramError(
-                f"instruction {row}: more than {MAX_OUTSTANDING_TOKENS} {name} tokens outstanding"
+                f"instruction {over}: more than {MAX_OUTSTANDING_TOKENS} {name} tokens outstanding"
             )
+
+
+@njit(cache=True)
+def _token_scan(table, eng, prod, pcol, cons, ccol, limit):  # pragma: no cover - compiled
+    """The first instruction that waits for a token of one direction that no earlier one
+    signalled, and the first after which more than ``limit`` are outstanding (-1: none)."""
+    level = 0
+    starve = -1
+    over = -1
+    for k in range(len(eng)):
+        sig = 1 if eng[k] == prod and table[k, pcol] != 0 else 0
+        wait = 1 if eng[k] == cons and table[k, ccol] != 0 else 0
+        if wait and level < 1 and starve < 0:
+            starve = k
+        level += sig - wait
+        if level > limit and over < 0:
+            over = k
+    return starve, over
