@@ -468,6 +468,7 @@ def _rules() -> tuple[_Rule, ...]:
 
 
 _RULES = _rules()
+_CHECK_ROWS = 1 << 16
 # Hardware order: for STORE the BAD_FIELD and L1 checks come before alignment (EXT_RANGE).
 _ORDER = {
     Op.LOAD: [0, 1, 2, 3, 4, 5, 6],
@@ -501,25 +502,28 @@ def check_legal(table: np.ndarray, cfg: ArchConfig, mem_limit: int) -> None:
     n = len(table)
     if not n:
         return
-    ops = table[:, COL["op"]]
     first_bad = n
-    found = None
-    for op, order in _ORDER.items():
-        rows = np.flatnonzero(ops == int(op))
-        if not len(rows) or rows[0] >= first_bad:
-            continue
-        cols = _Columns(table, rows)
-        bad_any = np.zeros(len(rows), dtype=bool)
-        for r in order:
-            bad_any |= _RULES[r].test(cols, cfg, mem_limit)
-        if bad_any.any():
-            pos = int(np.argmax(bad_any))
-            if rows[pos] < first_bad:
-                first_bad, found = int(rows[pos]), (op, order)
-    if found is None:
+    # Slices of _CHECK_ROWS instructions keep the temporaries small; the first slice with
+    # an illegal instruction holds the first one.
+    for s in range(0, n, _CHECK_ROWS):
+        part = table[s : s + _CHECK_ROWS]
+        ops = part[:, COL["op"]]
+        for op, order in _ORDER.items():
+            rows = np.flatnonzero(ops == int(op))
+            if not len(rows) or s + rows[0] >= first_bad:
+                continue
+            cols = _Columns(part, rows)
+            bad_any = np.zeros(len(rows), dtype=bool)
+            for r in order:
+                bad_any |= _RULES[r].test(cols, cfg, mem_limit)
+            if bad_any.any():
+                first_bad = min(first_bad, s + int(rows[np.argmax(bad_any)]))
+        if first_bad < n:
+            break
+    if first_bad == n:
         return
-    op, order = found
     row = {name: int(v) for name, v in zip(COLUMNS, table[first_bad], strict=True)}
+    order = _ORDER[Op(row["op"])]
     one = {name: np.array([v]) for name, v in row.items()}
     for r in order:
         rule = _RULES[r]
