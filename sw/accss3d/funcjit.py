@@ -245,8 +245,8 @@ def _execute(
     ofm_rows = ofm.shape[0]
     rowb = C * accb
     bias = np.empty(C, np.int64)
-    ent_row = np.empty(1 << 16, np.int64)
-    ent_reset = np.empty(1 << 16, np.bool_)
+    ent_row = np.empty(G.shape[0], np.int64)  # the longest run (or FILL)
+    ent_reset = np.empty(G.shape[0], np.bool_)
     for n in range(end):
         op = code[n, _OP]
         if op == _O_COMPUTE or op == _O_FILL:
@@ -468,13 +468,21 @@ def execute(program, mem: np.ndarray, end: int, K, check_races: bool) -> tuple[i
     dram_r = np.full(nbus, -1, np.int64)
     if K is None:
         K = np.full((max(end, 1), 3), -1, np.int64)
+    ops = code[:end, COL["op"]]
+    longest = int(
+        max(
+            1,
+            code[:end, COL["pairs"]][ops == int(Op.COMPUTE)].max(initial=0),
+            code[:end, COL["rows"]][ops == int(Op.FILL)].max(initial=0),
+        )
+    )
     counters = np.zeros(8, np.int64)  # macs, pairs, rd_bytes per Kind (5), wr_bytes
     status, n = _execute(
         code, end, K, bool(check_races), mem, B, R, C, ab, wb, accb, cfg.acc_bits,
         cfg.act_bits, ifm[0], ifm_v, ifm[1], ifm[2], wgt[0], wgt_v, wgt[1], wgt[2],
         rbk[0], rbk_v, rbk[1], rbk[2], bias[0], bias[1], bias[2],
         ofm, ow, oweng, os_, dram_w, dram_r, counters, np.empty((R, C), fdt),
-        np.empty((1 << 16, R), fdt),
+        np.empty((longest, R), fdt),
     )  # fmt: skip
     out = {
         "macs": int(counters[0]),
