@@ -62,7 +62,7 @@ def _rows(n: int, op: Op, sub: int = 0, **cols) -> np.ndarray:
 
 
 #: Fields of one block record (:attr:`LayerEmitter._rec`, flat): engine, rows, index of its
-#: rows in ``_arrays`` (-1: COMPUTE rows made from a template), the COMPUTE template's first
+#: first row in ``Blocks.given`` (-1: COMPUTE rows made from a template), the template's first
 #: row and its rbk, ifm, ofm and weight bases, then four read tags and one write tag
 #: (``(buffer id, version)``, -1 when absent).
 _REC = 18
@@ -76,7 +76,8 @@ class Blocks:
     L1 buffer contents, in a sequentially valid order.
 
     Their instructions (*natural order*: block after block) are kept as made: the explicit
-    rows of the blocks that have them (``given``, in block order) and, for the COMPUTE
+    rows of the blocks that have them (``given``: a LOAD's rows once however many blocks
+    load the same content into the same buffer) and, for the COMPUTE
     blocks, a first template row and buffer bases (``rec``, :data:`_REC` fields) over the
     template rows ``tpl``; :meth:`table` and :meth:`write` make the rows.
 
@@ -121,7 +122,9 @@ class Blocks:
 
     def op_counts(self) -> np.ndarray:
         """Instructions per opcode (256,)."""
-        per = np.bincount(self.given[:, _OP], minlength=256)
+        given = (self.rec[:, 2] >= 0) & (self.counts > 0)
+        per = np.zeros(256, dtype=np.int64)
+        np.add.at(per, self.given[self.rec[given, 2], _OP], self.counts[given])
         per[_COMPUTE] += int(self.counts[self.rec[:, 2] < 0].sum())
         return per
 
@@ -137,10 +140,8 @@ class Blocks:
         rows)."""
         counts = self.counts
         first = np.cumsum(counts) - counts
-        given = np.where(self.rec[:, 2] >= 0, counts, 0)
-        gfirst = np.cumsum(given) - given
         block = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
-        _write_rows(self.rec, self.given, self.tpl, self.pe_rows, order, block, first, gfirst, out)
+        _write_rows(self.rec, self.given, self.tpl, self.pe_rows, order, block, first, out)
 
 
 #: Buffer id of buffer ``b`` of a pool: ``2 * _POOL_ID[name] + b`` (a pool has at most two).
@@ -242,7 +243,7 @@ def _tile_runs(values: np.ndarray, ptr: np.ndarray):
 
 
 @njit(cache=True)
-def _write_rows(rec, given, tpl, R, order, block, first, gfirst, out):  # pragma: no cover
+def _write_rows(rec, given, tpl, R, order, block, first, out):  # pragma: no cover - compiled
     """``out[k]`` = natural row ``order[k]``: a row of ``given`` for a block of explicit rows,
     else a COMPUTE row from the template rows ``tpl`` placed at the block's buffer bases
     (:data:`_REC`).  COMPUTE rows only write their non-zero columns (``out`` is zeroed)."""
@@ -253,7 +254,7 @@ def _write_rows(rec, given, tpl, R, order, block, first, gfirst, out):  # pragma
         q = r - first[b]
         row = out[k]
         if rec[b, 2] >= 0:
-            src = given[gfirst[b] + q]
+            src = given[rec[b, 2] + q]
             for c in range(ncol):
                 row[c] = src[c]
         else:
@@ -346,7 +347,8 @@ class LayerEmitter:
         self.n_co = -(-cout // C)
         self.K = kmap.volume
         self._rec: list[int] = []  # block records, _REC fields each
-        self._arrays: list[np.ndarray] = []  # rows of the blocks that are not templates
+        self._arrays: list[np.ndarray] = []  # explicit rows (Blocks.given)
+        self._given_rows = 0
         self._tpl: list[np.ndarray] = []  # COMPUTE template rows (see _collect)
         self._tpl_rows = 0
         db = schedule.double_buffer
@@ -558,19 +560,28 @@ class LayerEmitter:
         t[two, _L1S] = _align_up(-(-rem[second] // word), a)
         return t, ptr
 
-    def _emit(self, engine: int, rows: np.ndarray, reads=(), writes=()):
-        """Append a block of explicit rows (at most four read tags and one write tag)."""
+    def _emit(self, engine: int, rows: np.ndarray, reads=(), writes=(), at: int | None = None):
+        """Append a block of explicit rows (at most four read tags and one write tag);
+        ``at``: where ``rows`` already are in the explicit rows (:meth:`_given`)."""
         tags = [-1] * 10
         for n, (key, ver) in enumerate(reads):
             tags[2 * n], tags[2 * n + 1] = key, ver
         if writes:
             tags[8], tags[9] = writes[0]
-        self._rec.extend((int(engine), len(rows), len(self._arrays), 0, 0, 0, 0, 0, *tags))
-        self._arrays.append(rows)
+        if at is None:
+            at = self._given(rows)
+        self._rec.extend((int(engine), len(rows), at, 0, 0, 0, 0, 0, *tags))
 
-    def _cached_load(self, key, build, base: int) -> np.ndarray:
+    def _given(self, rows: np.ndarray) -> int:
+        """Add explicit rows; their first row's index."""
+        at = self._given_rows
+        self._arrays.append(rows)
+        self._given_rows += len(rows)
+        return at
+
+    def _cached_load(self, key, build, base: int) -> tuple[np.ndarray, int]:
         """LOAD rows built once per content and buffer (L1 addresses relative to the buffer,
-        placed at ``base``; blocks share them, nothing writes them after)."""
+        placed at ``base``; blocks share them) and where they are in the explicit rows."""
         placed = self._load_cache.get((key, base))
         if placed is None:
             rows = self._load_cache.get(key)
@@ -579,6 +590,7 @@ class LayerEmitter:
                 self._load_cache[key] = rows
             placed = rows.copy()
             placed[:, _L1] += base
+            placed = placed, self._given(placed)
             self._load_cache[(key, base)] = placed
         return placed
 
@@ -601,10 +613,10 @@ class LayerEmitter:
     def _ensure_ifm(self, t: int, ci: int):
         b, hit = self.ifm.ensure(("ifm", t, ci))
         if not hit:
-            rows = self._cached_load(
+            rows, at = self._cached_load(
                 ("ifm", t, ci), lambda: self._ifm_rows(t, ci), self.ifm.base(b)
             )
-            self._emit(Engine.LOAD, rows, writes=[self.ifm.tag(b)])
+            self._emit(Engine.LOAD, rows, writes=[self.ifm.tag(b)], at=at)
         return b
 
     def _ifm_rows(self, t: int, ci: int) -> np.ndarray:
@@ -656,8 +668,8 @@ class LayerEmitter:
         b, hit = self.rbk.ensure(("rbk", t, chunk))
         if not hit:
             m = self._chunk_first[t] + chunk
-            rows = self._cached_load(("rbk", m), lambda: self._rbk_rows(m), self.rbk.base(b))
-            self._emit(Engine.LOAD, rows, writes=[self.rbk.tag(b)])
+            rows, at = self._cached_load(("rbk", m), lambda: self._rbk_rows(m), self.rbk.base(b))
+            self._emit(Engine.LOAD, rows, writes=[self.rbk.tag(b)], at=at)
         return b
 
     def _rbk_rows(self, m: int) -> np.ndarray:
@@ -679,8 +691,8 @@ class LayerEmitter:
             key = ("wgt", j, gs)
         b, hit = self.wgt.ensure(key)
         if not hit:
-            rows = self._cached_load(key, lambda: self._wgt_rows(g0), self.wgt.base(b))
-            self._emit(Engine.LOAD, rows, writes=[self.wgt.tag(b)])
+            rows, at = self._cached_load(key, lambda: self._wgt_rows(g0), self.wgt.base(b))
+            self._emit(Engine.LOAD, rows, writes=[self.wgt.tag(b)], at=at)
         return b, g0
 
     def _wgt_rows(self, g0: int) -> np.ndarray:

@@ -162,13 +162,12 @@ def _tokens(engine, dep_ptr, deps, first_prog, last_prog):  # pragma: no cover -
 def _row_costs(rec, given_cost, tpl_cost, out):  # pragma: no cover - compiled
     """Estimated cost of every instruction in natural order (see :class:`Blocks`)."""
     at = 0
-    gi = 0
     for b in range(rec.shape[0]):
         n = rec[b, 1]
         if rec[b, 2] >= 0:
+            g = rec[b, 2]
             for q in range(n):
-                out[at + q] = given_cost[gi + q]
-            gi += n
+                out[at + q] = given_cost[g + q]
         else:
             g = rec[b, 3]
             for q in range(n):
