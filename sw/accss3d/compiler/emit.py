@@ -270,6 +270,208 @@ def _write_rows(rec, given, tpl, R, order, block, first, out):  # pragma: no cov
             row[_WGT] = rec[b, 7] + t[6] * R
 
 
+_P_IFM, _P_OFM, _P_RBK, _P_BIAS, _P_WGT = 0, 1, 2, 3, 4  # pool indices (_POOL_ID)
+_SUB, _NROWS, _EXT = COL["sub"], COL["rows"], COL["ext_addr"]
+_EXTS, _CHANS = COL["ext_stride"], COL["channels"]
+_STORE, _REQUANT = int(Op.STORE), int(StoreMode.REQUANT)
+_MAX_STORE_ROWS = 65535
+
+
+_KEY, _VER, _LAST, _TICK, _NBUF, _CAP = 0, 2, 4, 6, 7, 8  # columns of the pool state
+
+
+@njit(cache=True)
+def _ensure(pools, p, key):  # pragma: no cover - compiled
+    """:meth:`Pool.ensure` of pool ``p`` (one row of state per pool, integer keys)."""
+    st = pools[p]
+    st[_TICK] += 1
+    for b in range(st[_NBUF]):
+        if st[_KEY + b] == key:
+            st[_LAST + b] = st[_TICK]
+            return b, True
+    b = 0 if st[_NBUF] == 1 or st[_LAST] <= st[_LAST + 1] else 1
+    st[_KEY + b] = key
+    st[_VER + b] += 1
+    st[_LAST + b] = st[_TICK]
+    return b, False
+
+
+@njit(cache=True)
+def _acquire(pools, p, key, rec, nr, given, ng, placed, table, ptr):  # pragma: no cover
+    """The buffer of pool ``p`` holding content ``key`` (piece ``key`` of ``table``), after
+    recording its LOAD at ``rec[nr]`` when it was not there (:func:`_load`).  Returns the
+    buffer, ``given``, its rows used and the records used."""
+    b, hit = _ensure(pools, p, key)
+    if not hit:
+        base, tag = b * pools[p, _CAP], (2 * p + b, pools[p, _VER + b])
+        given, ng = _load(rec, nr, given, ng, placed, key, b, table, ptr, base, tag[0], tag[1])
+        nr += 1
+    return b, given, ng, nr
+
+
+@njit(cache=True)
+def _room(a, need):  # pragma: no cover - compiled
+    """``a`` or a copy with at least ``need`` rows (doubling)."""
+    if need <= a.shape[0]:
+        return a
+    cap = max(a.shape[0], 1)
+    while cap < need:
+        cap *= 2
+    b = np.zeros((cap, a.shape[1]), dtype=a.dtype)
+    b[: a.shape[0]] = a
+    return b
+
+
+@njit(cache=True)
+def _put(given, ng, src, a, z, col, add):  # pragma: no cover - compiled
+    """Copy ``src[a:z]`` to ``given[ng:]`` adding ``add`` to column ``col``."""
+    for q in range(z - a):
+        for c in range(src.shape[1]):
+            given[ng + q, c] = src[a + q, c]
+        given[ng + q, col] += add
+
+
+@njit(cache=True)
+def _record(rec, nr, engine, n, at, rk, rv, wk, wv):  # pragma: no cover - compiled
+    """Record ``rec[nr]``: a block of ``n`` explicit rows from ``at``, reading ``(rk, rv)``
+    and writing ``(wk, wv)`` (-1: none)."""
+    rec[nr, :] = -1
+    rec[nr, 0], rec[nr, 1], rec[nr, 2] = engine, n, at
+    rec[nr, 3:8] = 0
+    rec[nr, _RD], rec[nr, _RD + 1] = rk, rv
+    rec[nr, _RD + 8], rec[nr, _RD + 9] = wk, wv
+
+
+@njit(cache=True)
+def _load(rec, nr, given, ng, placed, piece, b, table, ptr, base, wk, wv):  # pragma: no cover
+    """Record ``rec[nr]``: the LOAD of piece ``piece`` of ``table`` into buffer ``b`` (first
+    word ``base``) writing ``(wk, wv)``; its rows are placed once per piece and buffer
+    (``placed``: where in ``given``).  Returns ``given`` and its rows used."""
+    a, z = ptr[piece], ptr[piece + 1]
+    if placed[piece, b] < 0:
+        given = _room(given, ng + z - a)
+        _put(given, ng, table, a, z, _L1, base)
+        placed[piece, b] = ng
+        ng += z - a
+    _record(rec, nr, 0, z - a, placed[piece, b], -1, -1, wk, wv)
+    return given, ng
+
+
+@njit(cache=True)
+def _tile_blocks(
+    cout_inner, n_co, bounds, n_chunks, chunk_first, n_contents, pn, pcap,
+    seg_ptr, seg_lo, seg_n, seg_g, seg_uf, nch, grouped, L, gidx, n_gs, R,
+    ifm_t, ifm_p, rbk_t, rbk_p, wgt_t, wgt_p, bias_t, fill_t, fill_p,
+    out_addr, out_stride, C, ab, cout,
+):  # pragma: no cover - compiled  # fmt: skip
+    """The blocks of the ``tile`` loop nests, as :meth:`LayerEmitter._plane_order` makes those
+    of ``plane`` with :class:`Pool` and :meth:`LayerEmitter._computes`: block records
+    (:data:`_REC`) and the explicit rows they point at.
+
+    Pool keys: the step (OFM), ``j`` (bias), ``ci * n_tiles + t`` (IFM), the chunk (RBK),
+    ``j * n_gs + group`` or 0 when grouped over Cout tiles (WGT); LOAD rows come from the
+    tables ``*_t`` (pieces ``*_p``, L1 addresses from 0), placed once per piece and buffer."""
+    n_t = len(bounds) - 1
+    pools = np.zeros((5, 9), dtype=np.int64)
+    pools[:, _KEY : _KEY + 2] = -1
+    pools[:, _LAST : _LAST + 2] = -1
+    pools[:, _NBUF] = pn
+    pools[:, _CAP] = pcap
+    ifm_at = np.full((n_contents * n_t, 2), -1, dtype=np.int64)
+    rbk_at = np.full((len(rbk_p) - 1, 2), -1, dtype=np.int64)
+    wgt_at = np.full((len(wgt_p) - 1, 2), -1, dtype=np.int64)
+    bias_at = np.full((n_co, 1), -1, dtype=np.int64)
+    bias_p = np.arange(n_co + 1)
+    rec = np.zeros((1024, _REC), dtype=np.int64)
+    given = np.zeros((1024, ifm_t.shape[1]), dtype=np.int64)
+    nr = 0
+    ng = 0
+    n_steps = n_t if cout_inner else n_t * n_co
+    for step in range(n_steps):
+        if cout_inner:
+            t, j0, nj = step, 0, n_co
+        else:
+            t, j0, nj = step % n_t, step // n_t, 1
+        ob, _ = _ensure(pools, _P_OFM, step)
+        ok, ov = 2 * _P_OFM + ob, pools[_P_OFM, _VER + ob]
+        o0 = bounds[t]
+        size = bounds[t + 1] - o0
+        for jj in range(nj):
+            j = j0 + jj
+            ofm_base = ob * pcap[_P_OFM] + jj * size
+            rec = _room(rec, nr + 4)
+            bb, given, ng, nr = _acquire(
+                pools, _P_BIAS, j, rec, nr, given, ng, bias_at, bias_t, bias_p
+            )
+            bk, bv = 2 * _P_BIAS + bb, pools[_P_BIAS, _VER + bb]
+            fa, fz = fill_p[t], fill_p[t + 1]
+            if fz > fa:
+                given = _room(given, ng + fz - fa)
+                _put(given, ng, fill_t, fa, fz, _OFMR, ofm_base)
+                _record(rec, nr, 1, fz - fa, ng, bk, bv, ok, ov)
+                nr += 1
+                ng += fz - fa
+            for ci in range(n_contents):
+                piece = ci * n_t + t
+                rec = _room(rec, nr + 1)
+                ib, given, ng, nr = _acquire(
+                    pools, _P_IFM, piece, rec, nr, given, ng, ifm_at, ifm_t, ifm_p
+                )
+                ik, iv = 2 * _P_IFM + ib, pools[_P_IFM, _VER + ib]
+                ifm_base = ib * pcap[_P_IFM]
+                k0 = t * nch
+                for chunk in range(n_chunks[t]):
+                    sp, se = seg_ptr[ci, k0 + chunk], seg_ptr[ci, k0 + chunk + 1]
+                    if sp == se:
+                        continue
+                    m = chunk_first[t] + chunk
+                    rec = _room(rec, nr + 1 + 2 * (se - sp))
+                    rb, given, ng, nr = _acquire(
+                        pools, _P_RBK, m, rec, nr, given, ng, rbk_at, rbk_t, rbk_p
+                    )
+                    rk, rv = 2 * _P_RBK + rb, pools[_P_RBK, _VER + rb]
+                    rbk_base = rb * pcap[_P_RBK]
+                    for s in range(sp, se):
+                        if grouped:
+                            gid, g0 = 0, 0
+                        else:
+                            gid, g0 = j * n_gs + gidx[seg_g[s]], j * L + seg_g[s]
+                        wb, given, ng, nr = _acquire(
+                            pools, _P_WGT, gid, rec, nr, given, ng, wgt_at, wgt_t, wgt_p
+                        )
+                        wk, wv = 2 * _P_WGT + wb, pools[_P_WGT, _VER + wb]
+                        wgt_base = wb * pcap[_P_WGT]
+                        r = rec[nr]
+                        r[0], r[1], r[2], r[3] = 1, seg_n[s], -1, seg_lo[s]
+                        r[4], r[5], r[6] = rbk_base, ifm_base, ofm_base
+                        r[7] = wgt_base + (j * L - g0) * R
+                        r[_RD], r[_RD + 1], r[_RD + 2], r[_RD + 3] = ik, iv, rk, rv
+                        r[_RD + 4], r[_RD + 5] = wk, wv
+                        if seg_uf[s]:
+                            r[_RD + 6], r[_RD + 7] = bk, bv
+                        else:
+                            r[_RD + 6], r[_RD + 7] = -1, -1
+                        r[_RD + 8], r[_RD + 9] = ok, ov
+                        nr += 1
+            n_st = (size + _MAX_STORE_ROWS - 1) // _MAX_STORE_ROWS
+            given = _room(given, ng + n_st)
+            for q in range(n_st):
+                g = given[ng + q]
+                g[:] = 0
+                start = q * _MAX_STORE_ROWS
+                g[_OP], g[_SUB] = _STORE, _REQUANT
+                g[_OFMR] = ofm_base + start
+                g[_NROWS] = min(_MAX_STORE_ROWS, size - start)
+                g[_EXT] = out_addr + (o0 + start) * out_stride + j * C * ab
+                g[_EXTS] = out_stride
+                g[_CHANS] = min(C, cout - j * C)
+            rec = _room(rec, nr + 1)
+            _record(rec, nr, 2, n_st, ng, ok, ov, -1, -1)
+            nr += 1
+            ng += n_st
+    return rec[:nr].copy(), given[:ng].copy()
+
+
 def _align_up(values: np.ndarray, to: int) -> np.ndarray:
     """:func:`~accss3d.compiler.layout.align` of every value."""
     return -(-values // to) * to
@@ -359,11 +561,12 @@ class LayerEmitter:
         self.rbk = Pool("rbk", 2 if db else 1, cfg.words("rbk"), self.align["rbk"])
         self.bias_pool = Pool("bias", 1, 1, 1)
         self._templates: dict = {}
+        self._template_lists: dict = {}
+        self._kernel_blocks = None  # (records, explicit rows) of _tile_order
         self._load_cache: dict = {}
         self._ifm_tables: dict = {}
         self._rbk_table = None
         self._wgt_table = None
-        self._fill_table = None
         self.tiles = make_tiles(kmap, bounds, residual, self.rbk.cap)
         self.info = LayerInfo(tiles=self.tiles.n_tiles)
         self._check_ofm()
@@ -598,17 +801,21 @@ class LayerEmitter:
     def _ensure_bias(self, j: int):
         b, hit = self.bias_pool.ensure(("bias", j))
         if not hit:
-            rows = _rows(
-                1,
-                Op.LOAD,
-                int(Kind.BIAS),
-                rows=1,
-                ext_addr=self.bias_addr + j * self.bias_row,
-                row_bytes=self.C * self.accb,
-                l1_stride=1,
-            )
+            rows = self._bias_table()[j : j + 1].copy()
             self._emit(Engine.LOAD, rows, writes=[self.bias_pool.tag(b)])
         return self.bias_pool.tag(b)
+
+    def _bias_table(self) -> np.ndarray:
+        """The LOAD row of the bias of every Cout tile."""
+        return _rows(
+            self.n_co,
+            Op.LOAD,
+            int(Kind.BIAS),
+            rows=1,
+            ext_addr=self.bias_addr + np.arange(self.n_co) * self.bias_row,
+            row_bytes=self.C * self.accb,
+            l1_stride=1,
+        )
 
     def _ensure_ifm(self, t: int, ci: int):
         b, hit = self.ifm.ensure(("ifm", t, ci))
@@ -626,7 +833,7 @@ class LayerEmitter:
         table, ptr = self._ifm_tables[ci]
         return table[ptr[t] : ptr[t + 1]]
 
-    def _ifm_table(self, ci: int) -> tuple[np.ndarray, list]:
+    def _ifm_table(self, ci: int) -> tuple[np.ndarray, np.ndarray]:
         """The gathers of every tile for IFM content ``ci``: region by region, one LOAD per run
         of consecutive inputs; the table and the first row of each tile."""
         R, ab = self.R, self.ab
@@ -662,7 +869,7 @@ class LayerEmitter:
         tile = np.concatenate(owner)
         order = np.argsort(tile, kind="stable")
         table = np.concatenate(parts)[order]
-        return table, np.searchsorted(tile[order], np.arange(tl.n_tiles + 1)).tolist()
+        return table, np.searchsorted(tile[order], np.arange(tl.n_tiles + 1))
 
     def _ensure_rbk(self, t: int, chunk: int):
         b, hit = self.rbk.ensure(("rbk", t, chunk))
@@ -683,7 +890,7 @@ class LayerEmitter:
         """The buffer and group start (absolute position) holding sequence position ``p``."""
         L = self.seq_len
         if self.grouped_over_j:
-            g0 = 0
+            g0 = gs = 0
             key = ("wgt",)
         else:
             gs = self._gstart[p]
@@ -691,28 +898,36 @@ class LayerEmitter:
             key = ("wgt", j, gs)
         b, hit = self.wgt.ensure(key)
         if not hit:
-            rows, at = self._cached_load(key, lambda: self._wgt_rows(g0), self.wgt.base(b))
+            rows, at = self._cached_load(key, lambda: self._wgt_rows(j, gs), self.wgt.base(b))
             self._emit(Engine.LOAD, rows, writes=[self.wgt.tag(b)], at=at)
         return b, g0
 
-    def _wgt_rows(self, g0: int) -> np.ndarray:
-        """The LOAD rows of the weight group starting at absolute position ``g0`` (the rows of
-        every group of every Cout tile are made at once)."""
+    def _wgt_rows(self, j: int, gs: int) -> np.ndarray:
+        """The LOAD rows of the weight group starting at sequence position ``gs`` of Cout
+        tile ``j`` (of all the layer's weights when they are grouped over Cout tiles)."""
+        table, ptr, gidx = self._wgt_tables()
+        m = 0 if self.grouped_over_j else j * (len(ptr) - 1) // self.n_co + int(gidx[gs])
+        return table[ptr[m] : ptr[m + 1]]
+
+    def _wgt_tables(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The LOAD rows of every weight group of every Cout tile (Cout tile outer; one group
+        when grouped over Cout tiles), their first rows, and the index of each group start
+        among the group starts of a Cout tile."""
         if self._wgt_table is None:
+            gidx = np.zeros(self.seq_len, dtype=np.int64)
             if self.grouped_over_j:
                 starts, lens = np.zeros(1, np.int64), np.array([self.seq_len * self.n_co])
             else:
                 gs = np.unique(self.gstart)
+                gidx[gs] = np.arange(len(gs))
                 j = np.repeat(np.arange(self.n_co), len(gs))
                 starts = j * self.seq_len + np.tile(gs, self.n_co)
                 lens = np.tile(self.glen[gs], self.n_co)
             table, ptr = self._dma_many(
                 "wgt", Kind.WGT, self.w_addr + starts * self.tile_bytes, lens * self.tile_bytes
             )
-            self._wgt_table = table, ptr.tolist(), {g: m for m, g in enumerate(starts.tolist())}
-        table, ptr, index = self._wgt_table
-        m = index[g0]
-        return table[ptr[m] : ptr[m + 1]]
+            self._wgt_table = table, ptr, gidx
+        return self._wgt_table
 
     # ------------------------------------------------------------------ compute
     def _fill(self, rows_local: np.ndarray, ofm_base: int, bias_tag, ofm_tag):
@@ -720,22 +935,6 @@ class LayerEmitter:
             return
         st, ln = _runs(rows_local)
         rows = _rows(len(st), Op.FILL, ofm_row=ofm_base + rows_local[st], rows=ln)
-        self._emit(Engine.COMPUTE, rows, reads=[bias_tag], writes=[ofm_tag])
-
-    def _fill_tile(self, t: int, ofm_base: int, bias_tag, ofm_tag):
-        """FILL the rows of tile ``t`` without contribution (accumulators from ``ofm_base``)."""
-        if self._fill_table is None:
-            tl = self.tiles
-            st, ln, tile = _tile_runs(tl.fill, tl.fill_ptr)
-            self._fill_table = (
-                _rows(len(st), Op.FILL, ofm_row=tl.fill[st], rows=ln),
-                np.searchsorted(tile, np.arange(tl.n_tiles + 1)).tolist(),
-            )
-        table, ptr = self._fill_table
-        if ptr[t] == ptr[t + 1]:
-            return
-        rows = table[ptr[t] : ptr[t + 1]].copy()
-        rows[:, _OFMR] += ofm_base
         self._emit(Engine.COMPUTE, rows, reads=[bias_tag], writes=[ofm_tag])
 
     def _compute_templates(self, ci: int):
@@ -778,14 +977,21 @@ class LayerEmitter:
         seg_ptr = np.searchsorted(key[s0], np.arange(tl.n_tiles * nch + 1))
         uf_any = np.maximum.reduceat(uf, s0) if n else np.zeros(0, np.int64)
         return (
-            seg_ptr.tolist(),
-            (first + s0).tolist(),
-            np.diff(np.append(s0, n)).tolist(),
-            pos[s0].tolist(),
-            uf_any.tolist(),
-            gkey[s0].tolist(),
+            seg_ptr,
+            first + s0,
+            np.diff(np.append(s0, n)),
+            pos[s0],
+            uf_any.astype(np.int64),
+            gkey[s0].astype(np.int64),
             nch,
         )
+
+    def _template(self, ci: int):
+        """:meth:`_compute_templates` of IFM content ``ci``, made once."""
+        tp = self._templates.get(ci)
+        if tp is None:
+            tp = self._templates[ci] = self._compute_templates(ci)
+        return tp
 
     def _computes(self, t, ci, j, ofm_base, ofm_tag, bias_tag, ifm_b, group=None):
         """COMPUTE blocks of every chunk of tile ``t`` for IFM content ``ci`` and Cout tile
@@ -793,9 +999,12 @@ class LayerEmitter:
 
         ``group``: the start of the only weight group to compute (plane order).
         """
-        tp = self._templates.get(ci)
+        tp = self._template_lists.get(ci)
         if tp is None:
-            tp = self._templates[ci] = self._compute_templates(ci)
+            tp = self._template_lists[ci] = [
+                *(a.tolist() for a in self._template(ci)[:-1]),
+                self._template(ci)[-1],
+            ]
         seg_ptr, seg_lo, seg_n, seg_pos, seg_uf, seg_g, nch = tp
         rec = self._rec
         wgt, rbk = self.wgt, self.rbk
@@ -856,7 +1065,13 @@ class LayerEmitter:
     def _collect(self) -> Blocks:
         """The blocks recorded so far."""
         rec = np.array(self._rec, dtype=np.int64).reshape(-1, _REC)
-        given = np.concatenate(self._arrays) if self._arrays else np.zeros((0, NCOL), np.int64)
+        arrays = self._arrays
+        if self._kernel_blocks is not None:
+            k_rec, k_given = self._kernel_blocks
+            k_rec[k_rec[:, 2] >= 0, 2] += self._given_rows
+            rec = np.concatenate([rec, k_rec])
+            arrays = [*arrays, k_given]
+        given = np.concatenate(arrays) if arrays else np.zeros((0, NCOL), np.int64)
         tpl = np.concatenate(self._tpl) if self._tpl else np.zeros((0, 7), np.int64)
         return Blocks(
             engine=np.ascontiguousarray(rec[:, 0]),
@@ -870,26 +1085,39 @@ class LayerEmitter:
         )
 
     def _tile_order(self):
+        """The ``tile`` loop nests, compiled (:func:`_tile_blocks`)."""
         tl = self.tiles
-        if self.s.cout_inner:
-            steps = [(list(range(self.n_co)), t) for t in range(tl.n_tiles)]
-        else:
-            steps = [([j], t) for j in range(self.n_co) for t in range(tl.n_tiles)]
-        n_contents = len(self.contents)
-        bounds = tl.bounds.tolist()
-        for js, t in steps:
-            ob, _ = self.ofm.ensure(("step", tuple(js), t))
-            ofm_tag = self.ofm.tag(ob)
-            o0 = bounds[t]
-            size = bounds[t + 1] - o0
-            for jj, j in enumerate(js):
-                ofm_base = self.ofm.base(ob) + jj * size
-                bias_tag = self._ensure_bias(j)
-                self._fill_tile(t, ofm_base, bias_tag, ofm_tag)
-                for ci in range(n_contents):
-                    ib = self._ensure_ifm(t, ci)
-                    self._computes(t, ci, j, ofm_base, ofm_tag, bias_tag, ib)
-                self._store(ofm_base, size, o0, j, ofm_tag)
+        n_t, nc = tl.n_tiles, len(self.contents)
+        tps = [self._template(ci) for ci in range(nc)]
+        nch = tps[0][-1]
+        n_seg = np.cumsum([0] + [len(tp[1]) for tp in tps])
+        seg_ptr = np.stack([tp[0] + n_seg[ci] for ci, tp in enumerate(tps)])
+        seg_lo, seg_n, _, seg_uf, seg_g = (
+            np.concatenate([tp[k] for tp in tps]).astype(np.int64) for k in range(1, 6)
+        )
+        ifm = [self._ifm_table(ci) for ci in range(nc)]
+        ifm_ptr = np.concatenate(
+            [[0]] + [p[1:] + sum(len(t) for t, _ in ifm[:ci]) for ci, (_, p) in enumerate(ifm)]
+        )
+        rbk_t, rbk_p = self._dma_many("rbk", Kind.RBK, self.chunk_addr, 4 * self.chunk_size)
+        wgt_t, wgt_p, gidx = self._wgt_tables()
+        st, ln, tile = _tile_runs(tl.fill, tl.fill_ptr)
+        fill_t = _rows(len(st), Op.FILL, ofm_row=tl.fill[st], rows=ln)
+        fill_p = np.searchsorted(tile, np.arange(n_t + 1))
+        pools = (self.ifm, self.ofm, self.rbk, self.bias_pool, self.wgt)
+        assert [p.id0 for p in pools] == [2 * k for k in range(5)]
+        self._kernel_blocks = _tile_blocks(
+            bool(self.s.cout_inner), self.n_co, tl.bounds.astype(np.int64),
+            np.array(self._n_chunks, dtype=np.int64), self.chunk_first.astype(np.int64), nc,
+            np.array([p.n for p in pools], dtype=np.int64),
+            np.array([p.cap for p in pools], dtype=np.int64),
+            seg_ptr.astype(np.int64), seg_lo, seg_n, seg_g, seg_uf, nch,
+            bool(self.grouped_over_j), self.seq_len, gidx, (len(wgt_p) - 1) // self.n_co, self.R,
+            np.concatenate([t for t, _ in ifm]), ifm_ptr.astype(np.int64),
+            rbk_t, rbk_p.astype(np.int64), wgt_t, wgt_p.astype(np.int64), self._bias_table(),
+            fill_t, fill_p.astype(np.int64),
+            self.out_addr, self.out_stride, self.C, self.ab, self.cout,
+        )  # fmt: skip
 
     def _plane_order(self):
         tl = self.tiles
