@@ -567,37 +567,43 @@ def check_tokens(table: np.ndarray) -> None:
         Naming the first instruction that waits in vain, or the first that overflows.
     """
     table = np.asarray(table, dtype=np.int64)[: program_end(table)]
-    eng = engine_of(table)
-    for name, prod, pbit, cons, cbit in DIRECTIONS:
-        starve, over = _token_scan(
-            table, eng, int(prod), COL[pbit], int(cons), COL[cbit], MAX_OUTSTANDING_TOKENS
-        )
-        if starve >= 0:
-            row = starve
+    dirs = np.array(
+        [[int(prod), COL[pbit], int(cons), COL[cbit]] for _, prod, pbit, cons, cbit in DIRECTIONS],
+        dtype=np.int64,
+    )
+    starve, over = _token_scan(table, engine_of(table), dirs, MAX_OUTSTANDING_TOKENS)
+    for d, (name, *_) in enumerate(DIRECTIONS):
+        if starve[d] >= 0:
+            row = int(starve[d])
             op = table[row, COL["op"]]
             raise ProgramError(
                 f"instruction {row}: {mnemonic(op, table[row, COL['sub']])} waits for a "
                 f"{name} token that no earlier instruction signalled"
             )
-        if over >= 0:
+        if over[d] >= 0:
             raise ProgramError(
-                f"instruction {over}: more than {MAX_OUTSTANDING_TOKENS} {name} tokens outstanding"
+                f"instruction {int(over[d])}: more than {MAX_OUTSTANDING_TOKENS} {name} tokens "
+                f"outstanding"
             )
 
 
 @njit(cache=True)
-def _token_scan(table, eng, prod, pcol, cons, ccol, limit):  # pragma: no cover - compiled
-    """The first instruction that waits for a token of one direction that no earlier one
-    signalled, and the first after which more than ``limit`` are outstanding (-1: none)."""
-    level = 0
-    starve = -1
-    over = -1
-    for k in range(len(eng)):
-        sig = 1 if eng[k] == prod and table[k, pcol] != 0 else 0
-        wait = 1 if eng[k] == cons and table[k, ccol] != 0 else 0
-        if wait and level < 1 and starve < 0:
-            starve = k
-        level += sig - wait
-        if level > limit and over < 0:
-            over = k
+def _token_scan(table, eng, dirs, limit):  # pragma: no cover - compiled
+    """Per direction ``(producer engine, its bit column, consumer engine, its bit column)``:
+    the first instruction that waits for a token no earlier one signalled, and the first
+    after which more than ``limit`` are outstanding (-1: none)."""
+    nd = len(dirs)
+    level = np.zeros(nd, dtype=np.int64)
+    starve = np.full(nd, -1, dtype=np.int64)
+    over = np.full(nd, -1, dtype=np.int64)
+    for k in range(table.shape[0]):
+        e = eng[k]
+        for d in range(nd):
+            sig = 1 if e == dirs[d, 0] and table[k, dirs[d, 1]] != 0 else 0
+            wait = 1 if e == dirs[d, 2] and table[k, dirs[d, 3]] != 0 else 0
+            if wait and level[d] < 1 and starve[d] < 0:
+                starve[d] = k
+            level[d] += sig - wait
+            if level[d] > limit and over[d] < 0:
+                over[d] = k
     return starve, over
