@@ -148,7 +148,10 @@ def make_tiles(kmap: KernelMap, bounds: np.ndarray, residual: bool, chunk: int) 
         e_first.append(no_pair)
     et, ep, eo = np.concatenate(e_tile), np.concatenate(e_plane), np.concatenate(e_out)
     es, er, ef = np.concatenate(e_slot), np.concatenate(e_row), np.concatenate(e_first)
-    order = np.lexsort((eo, ep, et))
+    # Main pairs come plane by plane, outputs increasing (np.nonzero), then the residual
+    # entries (plane K, outputs increasing): a stable sort by tile orders them by (tile,
+    # plane, output).
+    order = np.argsort(et, kind="stable")
     et, ep, es, er, ef = et[order], ep[order], es[order], er[order], ef[order]
     if len(es) and (es.max() >= 1 << RBK_IN_BITS or er.max() >= 1 << RBK_OUT_BITS):
         raise ConfigError("a tile is too large for the rulebook entry fields (16/15 bits)")
