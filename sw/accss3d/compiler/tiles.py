@@ -134,7 +134,7 @@ def make_tiles(kmap: KernelMap, bounds: np.ndarray, residual: bool, chunk: int) 
     in_slot = slot[inv]
     # Entries: main pairs plus (optionally) one residual entry per output.
     row = o - bounds[t]
-    e_tile, e_plane, e_out, e_slot, e_row, e_first = [t], [k], [o], [in_slot], [row], [first]
+    e_tile, e_plane, e_slot, e_row, e_first = [t], [k], [in_slot], [row], [first]
     no_pair = first_plane == K
     if residual:
         ro = np.arange(M, dtype=np.int64)
@@ -142,11 +142,10 @@ def make_tiles(kmap: KernelMap, bounds: np.ndarray, residual: bool, chunk: int) 
         rr = ro - bounds[rt]
         e_tile.append(rt)
         e_plane.append(np.full(M, K, dtype=np.int64))
-        e_out.append(ro)
         e_slot.append(rr)
         e_row.append(rr)
         e_first.append(no_pair)
-    et, ep, eo = np.concatenate(e_tile), np.concatenate(e_plane), np.concatenate(e_out)
+    et, ep = np.concatenate(e_tile), np.concatenate(e_plane)
     es, er, ef = np.concatenate(e_slot), np.concatenate(e_row), np.concatenate(e_first)
     # Main pairs come plane by plane, outputs increasing (np.nonzero), then the residual
     # entries (plane K, outputs increasing): a stable sort by tile orders them by (tile,
