@@ -9,6 +9,13 @@ row); a content already resident is reused, otherwise it is loaded into the leas
 used buffer.  Every block records the buffer *versions* it reads and writes;
 :mod:`accss3d.compiler.order` turns those into program order and tokens.
 
+Blocks are flat integer records (:class:`Blocks`): a LOAD points at its rows (made once per
+content and buffer), a COMPUTE block at per-content template rows plus its buffer bases, so
+no per-block arrays are made; the rows are written once, in program order, into the
+program.  The ``tile`` nests run compiled (numba, :func:`_tile_blocks`); ``plane`` (small
+layers only: all outputs of a Cout tile in one OFM buffer) keeps the Python loop, with the
+same pools and records.
+
 Loop nests (one COMPUTE per rulebook part and Cin tile):
 
 * ``tile`` / Cout outer: for each Cout tile ``j``, for each voxel tile, for each IFM pass,

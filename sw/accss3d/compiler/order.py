@@ -17,6 +17,9 @@ the L1 buffer versions it reads and writes.  Two steps:
    covers it (engines complete in order).  Waits are matched to signals in order, every
    signal precedes its wait in program order, and each dependency is guarded: the program
    is token-consistent and race-free by construction (the functional model re-checks both).
+
+Both walks over the blocks are sequential and run compiled (numba); :func:`place` writes the
+instructions in program order straight into the program table.
 """
 
 from __future__ import annotations
