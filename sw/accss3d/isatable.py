@@ -152,49 +152,80 @@ def _used_masks(op: Op) -> tuple[int, int]:
     return mask & ((1 << 64) - 1), mask >> 64
 
 
+def _field_layout() -> tuple[np.ndarray, np.ndarray]:
+    """Per opcode value: the (column, lsb, width) of its fields (header first), -1 padded;
+    and the number of fields (-1: not an opcode)."""
+    most = max(len(spec.all_fields) for spec in OPCODES.values())
+    layout = np.full((256, most, 3), -1, dtype=np.int64)
+    count = np.full(256, -1, dtype=np.int64)
+    for op, spec in OPCODES.items():
+        count[int(op)] = len(spec.all_fields)
+        for j, f in enumerate(spec.all_fields):
+            layout[int(op), j] = (COL[f.name], f.lsb, f.width)
+    return layout, count
+
+
+_LAYOUT, _NFIELDS = _field_layout()
+
+
+@njit(cache=True)
+def _encode(table, layout, count, out, first_bad):  # pragma: no cover - compiled
+    """Encode every row into ``out`` (n, 2) uint64; the first row of each (opcode, field)
+    whose value does not fit into ``first_bad``; returns the first unknown opcode's row."""
+    unknown = -1
+    for i in range(table.shape[0]):
+        op = table[i, 0]
+        if op < 0 or op > 255 or count[op] < 0:
+            if unknown < 0:
+                unknown = i
+            continue
+        lo = np.uint64(0)
+        hi = np.uint64(0)
+        for j in range(count[op]):
+            v = table[i, layout[op, j, 0]]
+            lsb, width = layout[op, j, 1], layout[op, j, 2]
+            if v < 0 or v >= np.int64(1) << width:
+                if first_bad[op, j] < 0:
+                    first_bad[op, j] = i
+                continue
+            u = np.uint64(v)
+            if lsb >= 64:
+                hi |= u << np.uint64(lsb - 64)
+            else:
+                lo |= u << np.uint64(lsb)
+                if lsb + width > 64:
+                    hi |= u >> np.uint64(64 - lsb)
+        out[i, 0] = lo
+        out[i, 1] = hi
+    return unknown
+
+
 def encode_table(table: np.ndarray) -> bytes:
     """The little-endian bytes of every instruction of a table (``16 * n`` bytes).
 
     Raises
     ------
     ProgramError
-        For an unknown opcode or a field value that does not fit its width (first row).
+        For an unknown opcode (its first row), else for the first field value that does
+        not fit its width (opcodes in :data:`~accss3d.isa.OPCODES` order, fields in order,
+        the first row of each).
     """
-    table = np.asarray(table, dtype=np.int64)
-    n = len(table)
-    lo = np.zeros(n, dtype=np.uint64)
-    hi = np.zeros(n, dtype=np.uint64)
-    ops = table[:, COL["op"]]
-    bad = ~np.isin(ops, _OPS)
-    if bad.any():
-        row = int(np.argmax(bad))
-        raise ProgramError(f"instruction {row}: unknown opcode 0x{int(ops[row]) & 0xFF:02x}")
+    table = np.ascontiguousarray(table, dtype=np.int64)
+    assert COL["op"] == 0
+    out = np.zeros((len(table), 2), dtype="<u8")
+    first_bad = np.full(_NFIELDS.shape + (_LAYOUT.shape[1],), -1, dtype=np.int64)
+    unknown = _encode(table, _LAYOUT, _NFIELDS, out, first_bad)
+    if unknown >= 0:
+        code = int(table[unknown, COL["op"]]) & 0xFF
+        raise ProgramError(f"instruction {unknown}: unknown opcode 0x{code:02x}")
     for op, spec in OPCODES.items():
-        sel = ops == int(op)
-        if not sel.any():
-            continue
-        idx = np.flatnonzero(sel)
-        plo = np.zeros(len(idx), dtype=np.uint64)
-        phi = np.zeros(len(idx), dtype=np.uint64)
-        for f in spec.all_fields:
-            v = table[idx, COL[f.name]]
-            over = (v < 0) | (v >= (1 << f.width))
-            if over.any():
-                row = int(idx[np.argmax(over)])
+        for j, f in enumerate(spec.all_fields):
+            row = int(first_bad[int(op), j])
+            if row >= 0:
                 raise ProgramError(
-                    f"instruction {row}: {op.name}.{f.name} = {int(v[np.argmax(over)])} does "
-                    f"not fit in {f.width} bits"
+                    f"instruction {row}: {op.name}.{f.name} = {int(table[row, COL[f.name]])} "
+                    f"does not fit in {f.width} bits"
                 )
-            u = v.astype(np.uint64)
-            if f.lsb >= 64:
-                phi |= u << np.uint64(f.lsb - 64)
-            else:
-                plo |= u << np.uint64(f.lsb)
-                if f.lsb + f.width > 64:
-                    phi |= u >> np.uint64(64 - f.lsb)
-        lo[idx], hi[idx] = plo, phi
-    out = np.empty((n, 2), dtype="<u8")
-    out[:, 0], out[:, 1] = lo, hi
     return out.tobytes()
 
 
