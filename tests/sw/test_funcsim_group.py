@@ -203,3 +203,36 @@ def test_events_reads_in_order(seed):
     assert np.array_equal(got, expect)
     want = [seen[e] for e in np.flatnonzero(read)]
     assert np.array_equal(values, np.array(want).reshape(-1, 3))
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    name=st.sampled_from(["subm", "conv", "deconv"]),
+    hits=st.lists(
+        st.tuples(st.floats(0, 1, exclude_max=True), st.integers(0, 2**32 - 1)),
+        min_size=1,
+        max_size=6,
+    ),
+)
+def test_corrupted_image_same_outcome(programs, name, hits):
+    """Random 32-bit words of the memory image overwritten (rulebook entries naming slots and
+    rows outside L1, other weights, features, biases): the compiled engine gives the memory
+    or the message of the one-at-a-time reference, never an access out of its arrays."""
+    prog = programs[name].program
+    image = bytearray(prog.image)
+    for where, value in hits:
+        at = 4 * int(where * (len(image) // 4))
+        image[at : at + 4] = value.to_bytes(4, "little")
+    mutant = Program(
+        prog.cfg, prog.code, bytes(image), prog.image_base, prog.mem_bytes, prog.manifest,
+        prog.prog_addr,
+    )  # fmt: skip
+    seq = outcome(mutant, batch=False)
+    assert outcome(mutant) == seq
+    flagged = jit_flags(mutant)
+    if isinstance(seq, str):
+        assert flagged == int(re.match(r"instruction (\d+):", seq).group(1))
+    else:
+        assert flagged is None
