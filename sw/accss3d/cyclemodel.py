@@ -338,17 +338,177 @@ def simulate(
     *,
     trace: bool = False,
     layers: list | None = None,
+    engine: str = "jit",
 ) -> CycleReport:
     """Cycle-model a program (its instruction table); see :func:`_simulate`.
 
     One pass in program order; the fetch unit's bursts are placed on the shared read channel
     as soon as their request cycle is known (when the instruction that makes room in the
     buffer is dispatched), before the load bursts requested after them (:class:`_ReadChannel`).
+
+    ``engine``: ``"jit"`` (default) runs the pass compiled (:mod:`accss3d.cyclejit`, the same
+    cycles); ``"python"`` the reference Python pass of :func:`_simulate`.
     """
+    if engine not in ("jit", "python"):
+        raise ValueError(f"engine must be 'jit' or 'python', not {engine!r}")
     t0 = time.perf_counter()
-    report = _simulate(code, cfg, timing, trace=trace, layers=layers)
+    report = None
+    if engine == "jit":
+        report = _simulate_jit(code, cfg, timing, trace=trace, layers=layers)
+    if report is None:  # the Python engine, or a program the compiled one leaves to it
+        report = _simulate(code, cfg, timing, trace=trace, layers=layers)
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def _simulate_jit(
+    code: np.ndarray,
+    cfg: ArchConfig,
+    timing: Timing | None = None,
+    *,
+    trace: bool = False,
+    layers: list | None = None,
+) -> CycleReport | None:
+    """:func:`_simulate` compiled (:func:`accss3d.cyclejit.run`): the same report.
+
+    Returns None for what only the Python engine handles (its errors, for one wording): an
+    unknown opcode, a LOAD kind out of range, an empty DMA row, a negative field, a wait
+    without a token.
+    """
+    from . import cyclejit
+
+    t0 = time.perf_counter()
+    tm = timing or Timing()
+    end = program_end(code)
+    table = np.asarray(code)[:end]
+    eng = engine_of(table)
+    c = COL
+    col = {name: np.ascontiguousarray(table[:, c[name]], dtype=np.int64) for name in _JIT_COLS}
+    op, sub, rows = col["op"], col["sub"], col["rows"]
+    is_load, is_store = op == int(Op.LOAD), op == int(Op.STORE)
+    word = np.where(sub != 0, cfg.acc_bits // 8, cfg.act_bits // 8)
+    nbytes = np.where(is_load, col["row_bytes"], np.where(is_store, col["channels"] * word, 1))
+    if (
+        np.any(eng < 0)
+        or np.any(table < 0)
+        or np.any(is_load & (sub >= len(Kind)))
+        or np.any((is_load | is_store) & (rows > 0) & (nbytes <= 0))
+    ):
+        return None
+    count = np.where(op == int(Op.COMPUTE), col["pairs"], np.where(op == int(Op.FILL), rows, 1))
+    flags = {name: (col[name] != 0).astype(np.int64) for name in ("wp", "wn", "sp", "sn")}
+    n_tokens = np.array(
+        [
+            np.sum((eng == Engine.LOAD) & (flags["sn"] == 1)),
+            np.sum((eng == Engine.COMPUTE) & (flags["sp"] == 1)),
+            np.sum((eng == Engine.COMPUTE) & (flags["sn"] == 1)),
+            np.sum((eng == Engine.STORE) & (flags["sp"] == 1)),
+        ],
+        dtype=np.int64,
+    )
+    B, mb = cfg.bus_bytes, cfg.max_burst_beats
+    params = np.array(
+        [
+            cfg.pe_rows,
+            cfg.pe_cols,
+            cfg.groups,
+            B,
+            mb,
+            cfg.queue_depth,
+            max(1, mb * B // INSTR_BYTES),
+            max(1, 2 * mb * B // INSTR_BYTES),
+            max(1, INSTR_BYTES // B),
+            tm.depth(cfg),
+            *asdict(tm).values(),
+            int(Op.COMPUTE),
+            int(Op.CONFIG),
+            INSTR_BYTES,
+        ],
+        dtype=np.int64,
+    )
+    tr = np.zeros((end if trace else 0, 4), dtype=np.int64)
+    dispatched_at = np.zeros(end, dtype=np.int64)
+    out = np.zeros(cyclejit.N_OUT, dtype=np.int64)
+    status, _ = cyclejit.run(
+        op,
+        eng.astype(np.int64),
+        sub,
+        flags["wp"],
+        flags["wn"],
+        flags["sp"],
+        flags["sn"],
+        rows,
+        nbytes.astype(np.int64),
+        col["ext_addr"],
+        col["ext_stride"],
+        count.astype(np.int64),
+        n_tokens,
+        params,
+        tr,
+        dispatched_at,
+        out,
+    )
+    if status != cyclejit.OK:
+        return None
+    v = [int(x) for x in out]
+    counters = {
+        "cycles": v[cyclejit.O_CYCLES],
+        "busy": v[cyclejit.O_BUSY],
+        "mem_stall": v[cyclejit.O_MEM_STALL],
+        "macs": v[cyclejit.O_MACS],
+        "instrs": v[cyclejit.O_INSTRS],
+        "rd_bytes": v[cyclejit.O_RD],
+        "wr_bytes": v[cyclejit.O_WR],
+    }
+    cycles = counters["cycles"]
+    busy = {
+        "load": v[cyclejit.O_BUSY_LOAD],
+        "compute": v[cyclejit.O_BUSY_COMPUTE],
+        "store": v[cyclejit.O_BUSY_STORE],
+    }
+    by_kind = {k.name: v[cyclejit.O_KIND + int(k)] for k in Kind}
+    by_kind["OUT"] = v[cyclejit.O_KIND + len(Kind)]
+    return CycleReport(
+        cycles=cycles,
+        counters=counters,
+        engine_busy=busy,
+        bytes_by_kind=by_kind,
+        utilization=float(
+            counters["macs"] / (cfg.pe_rows * cfg.pe_cols * cycles) if cycles else 0.0
+        ),
+        layers=_layer_cycles(layers, dispatched_at, cycles, end),
+        trace=tr if trace else None,
+        seconds=time.perf_counter() - t0,
+    )
+
+
+#: Table columns the compiled engine reads.
+_JIT_COLS = (
+    "op",
+    "sub",
+    "wp",
+    "wn",
+    "sp",
+    "sn",
+    "rows",
+    "row_bytes",
+    "channels",
+    "ext_addr",
+    "ext_stride",
+    "pairs",
+)
+
+
+def _layer_cycles(layers: list | None, dispatched_at, cycles: int, end: int) -> list[dict]:
+    """Per-layer cycles: from the dispatch of a layer's first instruction to the next's."""
+    per_layer = []
+    if layers:
+        marks = np.append(np.asarray(dispatched_at, dtype=np.int64), cycles)
+        for layer in layers:
+            a, b = layer["pc"]
+            if b <= end and a < b:
+                per_layer.append({"name": layer["name"], "cycles": int(marks[b] - marks[a])})
+    return per_layer
 
 
 def _simulate(
@@ -628,13 +788,7 @@ def _simulate(
     cycles = max(done_all, dispatch) + 1
     counters["cycles"] = cycles
     util = counters["macs"] / (R * C * cycles) if cycles else 0.0
-    per_layer = []
-    if layers:
-        marks = np.array(dispatched_at + [cycles])
-        for layer in layers:
-            a, b = layer["pc"]
-            if b <= end and a < b:
-                per_layer.append({"name": layer["name"], "cycles": int(marks[b] - marks[a])})
+    per_layer = _layer_cycles(layers, dispatched_at, cycles, end)
     return CycleReport(
         cycles=int(cycles),
         counters={k: int(v) for k, v in counters.items()},
