@@ -6,7 +6,8 @@ same (the engines are tested against each other): the fetch bursts placed on the
 channel when the instruction that gates them is dispatched, the load bursts placed after
 them, the same pruning of the channel's history every 256 instructions.  The Python lists
 become preallocated int64 arrays: the channel's busy intervals and each initiator's requests
-live in ``[lo, hi)`` of arrays that are compacted or doubled when full, the last
+live in ``[lo, hi)`` of preallocated rows, compacted when full (and the kernel run again on
+longer rows when what lives fills more than half; pruning keeps it to a few hundred), the last
 ``outstanding`` load bursts and store responses in rings, the tokens of each direction in an
 array of the size the program needs.
 
@@ -23,9 +24,22 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["run", "OK", "STOPPED", "N_OUT"]
+from .isa import Kind, Op
+from .isatable import COL
 
-OK, STOPPED = 0, 1
+__all__ = ["run", "OK", "STOPPED", "FULL", "N_OUT", "N_WORK"]
+
+OK, STOPPED, FULL = 0, 1, 2
+# Column indices and opcodes as plain ints (numba freezes module globals at compile time).
+_OP, _SUB, _WP, _WN, _SP, _SN = (COL[k] for k in ("op", "sub", "wp", "wn", "sp", "sn"))
+_ROWS, _ROW_BYTES, _CHANNELS, _PAIRS = (COL[k] for k in ("rows", "row_bytes", "channels", "pairs"))
+_EXT_ADDR, _EXT_STRIDE = COL["ext_addr"], COL["ext_stride"]
+#: Columns the kernel reads (a negative value anywhere: the Python engine runs the table).
+_CHECKED = (_SUB, _WP, _WN, _SP, _SN, _ROWS, _ROW_BYTES, _CHANNELS, _PAIRS, _EXT_ADDR, _EXT_STRIDE)
+_O_COMPUTE, _O_FILL, _O_STORE, _O_CONFIG = (
+    int(o) for o in (Op.COMPUTE, Op.FILL, Op.STORE, Op.CONFIG)
+)
+_N_KINDS = len(Kind)
 _PAGE = 4096
 _FAR = -(10**9)
 
@@ -45,6 +59,9 @@ _FAR = -(10**9)
     O_KIND,
 ) = range(11)
 N_OUT = O_KIND + 6
+#: Rows of the ``work`` array: the read channel's busy intervals (starts, ends), the fetch
+#: unit's and the load engine's burst requests (request cycles, running last beats).
+N_WORK = 6
 
 
 # ------------------------------------------------------------------ sorted-array helpers
@@ -101,7 +118,10 @@ def _merge(cs, ce, lo, hi, first, last):
 
 @njit(inline="always")
 def _take(cs, ce, lo, hi, earliest, beats):
-    """Occupy the first ``beats`` free cycles from ``earliest``: ``(last cycle, new hi)``."""
+    """Occupy the first ``beats`` free cycles from ``earliest``: ``(last cycle, new hi)``.
+
+    The arrays must have room for one more interval after ``hi``.
+    """
     i = _bisect_left(ce, lo, hi, earliest)
     t = earliest
     first = -1
@@ -167,99 +187,99 @@ def _signal(tok, pushed, d, cycle):
 
 
 @njit(cache=True)
-def _room(a, b, lo, hi, need):
-    """Arrays with room for ``need`` entries after the live ones: ``(a, b, lo, hi)``."""
-    n = hi - lo
-    if n + need > len(a):
-        size = max(2 * len(a), n + need)
-        na = np.empty(size, np.int64)
-        nb = np.empty(size, np.int64)
-    else:
-        na, nb = a, b
-    for k in range(n):
-        na[k] = a[lo + k]
-        nb[k] = b[lo + k]
-    return na, nb, 0, n
+def _make_room(work, clo, chi, flo, fhi, llo, lhi):
+    """Move the live entries of the ``work`` rows (``[lo, hi)`` of each pair) to the front.
 
-
-@njit(inline="always")
-def _request(reqs, ends, lo, hi, base, req, last):
-    """An initiator's burst requested at ``req`` with its last beat at ``last``.
-
-    ``ends`` keeps the running latest last beat (``base``: of the bursts pruned).  Returns
-    ``(reqs, ends, lo, hi)``, the arrays compacted or grown when full.
+    Returns ``(ok, clo, chi, flo, fhi, llo, lhi)``; not ok when the live entries would fill
+    more than half a row: the caller then runs again with longer rows (so that moving entries
+    costs a constant per entry added).  The rows are never replaced inside the kernel: numba
+    counts references to an array variable reassigned in a loop at every iteration.
     """
-    if hi + 1 > len(reqs):
-        reqs, ends, lo, hi = _room(reqs, ends, lo, hi, 1)
-    reqs[hi] = req
-    ends[hi] = max(last, ends[hi - 1]) if hi > lo else max(last, base)
-    return reqs, ends, lo, hi + 1
+    bounds = ((clo, chi), (flo, fhi), (llo, lhi))
+    out = [0] * 6
+    for p in range(3):
+        lo, hi = bounds[p]
+        n = hi - lo
+        if 2 * (n + 2) > work.shape[1]:
+            return False, clo, chi, flo, fhi, llo, lhi
+        for k in range(n):
+            work[2 * p, k] = work[2 * p, lo + k]
+            work[2 * p + 1, k] = work[2 * p + 1, lo + k]
+        out[2 * p + 1] = n
+    return True, out[0], out[1], out[2], out[3], out[4], out[5]
 
 
 # ------------------------------------------------------------------ the kernel
 @njit(cache=True)
-def run(
-    op,
-    eng,
-    sub,
-    wp,
-    wn,
-    sp,
-    sn,
-    rows,
-    nbytes,
-    ext,
-    stride,
-    count,
-    n_tokens,
-    params,
-    trace,
-    dispatched_at,
-    out,
-):
-    """Cycle-model the instructions ``[0, len(op))``.
+def run(code, lut, params, trace, dispatched_at, out, work):
+    """Cycle-model the instruction table ``code`` (up to and including its first HALT).
 
     Parameters
     ----------
-    op, eng, sub, wp, wn, sp, sn, rows, ext, stride : ndarray of int64
-        Columns of the instruction table and the engine of every instruction (0 load,
-        1 compute, 2 store, 3 SYNC/HALT; no other value).
-    nbytes : ndarray of int64
-        Bytes per DMA row: ``row_bytes`` of a LOAD, ``channels`` times the word of a STORE;
-        at least 1 where ``rows`` is not 0.
-    count : ndarray of int64
-        Entries a compute-engine instruction issues (``pairs``, ``rows`` of a FILL, 1).
-    n_tokens : ndarray of int64
-        Tokens signalled per direction (load->compute, compute->load, compute->store,
-        store->compute).
+    code : ndarray of int64, shape (n, len(COL))
+        The instructions (:mod:`accss3d.isatable`).
+    lut : ndarray of int64
+        The engine of every opcode (0 load, 1 compute, 2 store, 3 SYNC/HALT, -1 none).
     params : ndarray of int64
         ``R, C, G, B, max_burst_beats, queue_depth, per_burst, buf_instr, bpi, depth``, the
-        13 :class:`accss3d.cyclemodel.Timing` fields in their order, the opcodes COMPUTE and
-        CONFIG, ``INSTR_BYTES``.
+        13 :class:`accss3d.cyclemodel.Timing` fields in their order, ``INSTR_BYTES`` and the
+        bytes of an accumulator and of an activation.
     trace : ndarray of int64, shape (n, 4) or (0, 4)
         Filled with ``(dispatch, accept, first action, done)`` when it has ``n`` rows.
     dispatched_at : ndarray of int64
         Filled with the dispatch cycles.
     out : ndarray of int64
         Filled with the counters (``O_*`` layout).
+    work : ndarray of int64, shape (N_WORK, capacity)
+        Room for the read channel's history (see :data:`N_WORK`).
 
     Returns
     -------
     status : int
-        :data:`OK`, or :data:`STOPPED` (a wait without a token, a STORE without a burst;
-        what it filled in is meaningless).
+        :data:`OK`; :data:`STOPPED` (what only the Python engine runs: an unknown opcode, a
+        negative field, a LOAD kind out of range, an empty DMA row, a wait without a token, a
+        STORE without a burst) or
+        :data:`FULL` (``work`` too short: run again with a longer one), and what it filled
+        in is meaningless.
     n : int
-        The instruction that stopped it (``len(op)`` when OK).
+        The instruction that stopped it (``len(code)`` when OK).
     """
-    end = len(op)
+    end = code.shape[0]
     R, C, G, B, mb, Q, per_burst, buf_instr, bpi, depth = params[:10]
     L, O, fetch_start, load_request, load_signal, issue_after_idle = params[10:16]
     store_read, store_write, store_signal, store_reissue = params[17:21]
     config, token_seen = params[21], params[22]
-    OP_COMPUTE, OP_CONFIG, INSTR_BYTES = params[23], params[24], params[25]
+    INSTR_BYTES, acc_bytes, act_bytes = params[23], params[24], params[25]
     do_trace = trace.shape[0] == end
 
-    # Tokens per direction: 0 l2c, 1 c2l, 2 c2s, 3 s2c.
+    # Engines, DMA row bytes and compute entries; what the Python engine alone runs; tokens
+    # signalled per direction: 0 load->compute, 1 compute->load, 2 compute->store,
+    # 3 store->compute.
+    eng = np.empty(end, np.int64)
+    nbytes = np.zeros(end, np.int64)
+    n_tokens = np.zeros(4, np.int64)
+    for n in range(end):
+        o = code[n, _OP]
+        e = lut[o] if 0 <= o < len(lut) else -1
+        for k in _CHECKED:
+            if code[n, k] < 0:
+                e = -1
+        eng[n] = e
+        if e == 0:
+            nbytes[n] = code[n, _ROW_BYTES]
+            if code[n, _SUB] >= _N_KINDS:
+                e = -1
+        elif o == _O_STORE:
+            nbytes[n] = code[n, _CHANNELS] * (acc_bytes if code[n, _SUB] else act_bytes)
+        if e < 0 or ((e == 0 or o == _O_STORE) and code[n, _ROWS] > 0 and nbytes[n] <= 0):
+            return STOPPED, n
+        if e == 0 and code[n, _SN]:
+            n_tokens[0] += 1
+        elif e == 1:
+            n_tokens[1] += code[n, _SP] != 0
+            n_tokens[2] += code[n, _SN] != 0
+        elif e == 2 and code[n, _SP]:
+            n_tokens[3] += 1
     tok = np.empty((4, max(1, n_tokens.max())), np.int64)
     pushed = np.zeros(4, np.int64)
     used = np.zeros(5, np.int64)  # and a flag: a wait found no token
@@ -268,15 +288,11 @@ def run(
     queued = np.zeros(3, np.int64)
     # The read channel: busy intervals [cs, ce] in [clo, chi); the initiators' requests and
     # running last beats in [flo, fhi) / [llo, lhi), with the last beat pruned in fbase/lbase.
-    cs = np.empty(256, np.int64)
-    ce = np.empty(256, np.int64)
+    cs, ce, fr, fe, lr, le = work[0], work[1], work[2], work[3], work[4], work[5]
+    cap = work.shape[1]
     clo = chi = 0
-    fr = np.empty(256, np.int64)
-    fe = np.empty(256, np.int64)
     flo = fhi = 0
     fbase = -1
-    lr = np.empty(1024, np.int64)
-    le = np.empty(1024, np.int64)
     llo = lhi = 0
     lbase = -1
     # Load engine: the last O data ends (ring), the two latest finishes.
@@ -320,8 +336,10 @@ def run(
             cnt = min(per_burst, end - k * per_burst)
             last = first + cnt * bpi - 1
             # Claim [first, last]: load beats already there move after it.
-            if chi + 2 > len(cs):
-                cs, ce, clo, chi = _room(cs, ce, clo, chi, 2)
+            if max(chi + 2, fhi + 1) > cap:
+                ok, clo, chi, flo, fhi, llo, lhi = _make_room(work, clo, chi, flo, fhi, llo, lhi)
+                if not ok:
+                    return FULL, n
             i = _bisect_left(ce, clo, chi, first)
             over = 0
             while i < chi and cs[i] <= last:
@@ -345,28 +363,32 @@ def run(
                         tok[0, j] += over
             f_req = req
             f_last = last
-            fr, fe, flo, fhi = _request(fr, fe, flo, fhi, fbase, req, last)
+            fr[fhi] = req
+            fe[fhi] = max(last, fe[fhi - 1]) if fhi > flo else max(last, fbase)
+            fhi += 1
+            if fhi < 0:
+                return FULL, n
             fetch_first[k] = first
             out[O_RD] += cnt * INSTR_BYTES
 
         if n >= 0 and eng[n] != 3:
             e = eng[n]
-            o = op[n]
+            o = code[n, _OP]
             d = dispatch
             earliest = d + 1
             wait = 0
             if e == 0:  # LOAD
                 a = max(earliest, l_slot_free, fin0 + 1)
                 cmd = a + 1
-                if wn[n]:
+                if code[n, _WN]:
                     s = _wait(tok, used, pushed, 1, token_seen)
                     cmd = max(cmd, s)
                 cmd = max(cmd, gen_free)
                 req = max(cmd + load_request - 1, last_req + 1) - 1
                 # Bursts: gapless rows as one run, else one run per row; each run cut at
                 # max_burst_beats and at 4 KB pages.
-                nb, nr = nbytes[n], rows[n]
-                cur = _dma(nr, nb, ext[n], stride[n], B, mb)
+                nb, nr = nbytes[n], code[n, _ROWS]
+                cur = _dma(nr, nb, code[n, _EXT_ADDR], code[n, _EXT_STRIDE], B, mb)
                 total = 0
                 while True:
                     b, cur = _burst(cur)
@@ -378,13 +400,28 @@ def run(
                     w = n_lends % O
                     if n_lends >= O:
                         req = max(req, lends[w] + 1)
-                    i = _bisect_right(fr, flo, fhi, req)  # fetch bursts before it
+                    i = _bisect_right(fr, flo, fhi, req)  # the fetch bursts before it
                     after = fe[i - 1] if i > flo else fbase
                     start = max(req + L, data_end + 1, after + 1)
-                    if chi + 2 > len(cs):
-                        cs, ce, clo, chi = _room(cs, ce, clo, chi, 2)
-                    data_end, chi = _take(cs, ce, clo, chi, start, b)
-                    lr, le, llo, lhi = _request(lr, le, llo, lhi, lbase, req, data_end)
+                    if max(chi + 2, lhi + 1) > cap:
+                        ok, clo, chi, flo, fhi, llo, lhi = _make_room(
+                            work, clo, chi, flo, fhi, llo, lhi
+                        )
+                        if not ok:
+                            return FULL, n
+                    if chi == clo or start > ce[chi - 1]:  # free from start on (usual)
+                        data_end = start + b - 1
+                        if chi > clo and ce[chi - 1] == start - 1:
+                            ce[chi - 1] = data_end
+                        else:
+                            cs[chi] = start
+                            ce[chi] = data_end
+                            chi += 1
+                    else:
+                        data_end, chi = _take(cs, ce, clo, chi, start, b)
+                    lr[lhi] = req
+                    le[lhi] = max(data_end, le[lhi - 1]) if lhi > llo else max(data_end, lbase)
+                    lhi += 1
                     lends[w] = data_end
                     n_lends += 1
                 last_req = req
@@ -394,28 +431,28 @@ def run(
                 fin1 = data_end
                 done = data_end + load_signal
                 out[O_RD] += total * B
-                out[O_KIND + sub[n]] += nr * nb
+                out[O_KIND + code[n, _SUB]] += nr * nb
                 out[O_BUSY_LOAD] += total
-                if sn[n]:
+                if code[n, _SN]:
                     _signal(tok, pushed, 0, done)
                 first_act = cmd + load_request - 1
             elif e == 1:  # COMPUTE, FILL, NOP
                 a = max(earliest, c_slot_free)
-                is_compute = o == OP_COMPUTE
+                is_compute = o == _O_COMPUTE
                 if is_compute:
                     a = max(a, last_accept + R + 1, iss0 + G)
                 before = a
-                if wp[n]:
+                if code[n, _WP]:
                     s = _wait(tok, used, pushed, 0, token_seen)
                     if s > a:
                         wait = s - a
                     a = max(a, s)
-                if wn[n]:
+                if code[n, _WN]:
                     s = _wait(tok, used, pushed, 3, token_seen)
                     a = max(a, s)
                 out[O_MEM_STALL] += max(0, min(wait, a - before))
                 take = max(a + issue_after_idle - 1, c_last_issue)
-                cnt = count[n]
+                cnt = code[n, _PAIRS] if is_compute else (code[n, _ROWS] if o == _O_FILL else 1)
                 first_act = take + 1
                 last_issue = first_act + cnt - 1
                 c_slot_free = take + 1
@@ -428,24 +465,24 @@ def run(
                     out[O_MACS] += cnt * R * C
                 out[O_BUSY_COMPUTE] += cnt
                 done = last_issue + depth
-                if sp[n]:
+                if code[n, _SP]:
                     _signal(tok, pushed, 1, done)
-                if sn[n]:
+                if code[n, _SN]:
                     _signal(tok, pushed, 2, done)
             else:  # STORE, CONFIG
                 a = max(earliest, store_free)
-                if wp[n]:
+                if code[n, _WP]:
                     s = _wait(tok, used, pushed, 2, token_seen)
                     a = max(a, s)
-                if o == OP_CONFIG:
+                if o == _O_CONFIG:
                     done = a + config - 1
                     first_act = a
                 else:
-                    nb, nr = nbytes[n], rows[n]
+                    nb, nr = nbytes[n], code[n, _ROWS]
                     first_act = a + store_read + store_write
                     last_beat = first_act - 1
                     k = 0
-                    cur = _dma(nr, nb, ext[n], stride[n], B, mb)
+                    cur = _dma(nr, nb, code[n, _EXT_ADDR], code[n, _EXT_STRIDE], B, mb)
                     while True:
                         b, cur = _burst(cur)
                         if b == 0:
@@ -463,7 +500,7 @@ def run(
                     out[O_KIND + 5] += nr * nb
                 store_free = done + 1
                 out[O_BUSY_STORE] += done - a + 1
-                if sp[n]:
+                if code[n, _SP]:
                     _signal(tok, pushed, 3, done)
             if used[4]:
                 return STOPPED, n
@@ -495,7 +532,7 @@ def run(
                 llo = i
         # In the buffer the cycle after its last beat; dispatched in order, one per cycle.
         ready = fetch_first[n // per_burst] + (n % per_burst + 1) * bpi
-        o = op[n]
+        o = code[n, _OP]
         e = eng[n]
         if e == 3:  # SYNC, HALT: after every earlier instruction completed
             d = max(dispatch + 1, ready, done_all + 1)

@@ -56,7 +56,7 @@ import numpy as np
 from .arch import ArchConfig
 from .errors import ConfigError
 from .isa import INSTR_BYTES, Engine, Kind, Op
-from .isatable import COL, engine_of, program_end
+from .isatable import _ENGINE_LUT, COL, engine_of, program_end
 
 __all__ = ["Timing", "CycleReport", "simulate", "run_bursts"]
 
@@ -380,32 +380,7 @@ def _simulate_jit(
     t0 = time.perf_counter()
     tm = timing or Timing()
     end = program_end(code)
-    table = np.asarray(code)[:end]
-    eng = engine_of(table)
-    c = COL
-    col = {name: np.ascontiguousarray(table[:, c[name]], dtype=np.int64) for name in _JIT_COLS}
-    op, sub, rows = col["op"], col["sub"], col["rows"]
-    is_load, is_store = op == int(Op.LOAD), op == int(Op.STORE)
-    word = np.where(sub != 0, cfg.acc_bits // 8, cfg.act_bits // 8)
-    nbytes = np.where(is_load, col["row_bytes"], np.where(is_store, col["channels"] * word, 1))
-    if (
-        np.any(eng < 0)
-        or np.any(table < 0)
-        or np.any(is_load & (sub >= len(Kind)))
-        or np.any((is_load | is_store) & (rows > 0) & (nbytes <= 0))
-    ):
-        return None
-    count = np.where(op == int(Op.COMPUTE), col["pairs"], np.where(op == int(Op.FILL), rows, 1))
-    flags = {name: (col[name] != 0).astype(np.int64) for name in ("wp", "wn", "sp", "sn")}
-    n_tokens = np.array(
-        [
-            np.sum((eng == Engine.LOAD) & (flags["sn"] == 1)),
-            np.sum((eng == Engine.COMPUTE) & (flags["sp"] == 1)),
-            np.sum((eng == Engine.COMPUTE) & (flags["sn"] == 1)),
-            np.sum((eng == Engine.STORE) & (flags["sp"] == 1)),
-        ],
-        dtype=np.int64,
-    )
+    table = np.ascontiguousarray(np.asarray(code)[:end], dtype=np.int64)
     B, mb = cfg.bus_bytes, cfg.max_burst_beats
     params = np.array(
         [
@@ -420,34 +395,22 @@ def _simulate_jit(
             max(1, INSTR_BYTES // B),
             tm.depth(cfg),
             *asdict(tm).values(),
-            int(Op.COMPUTE),
-            int(Op.CONFIG),
             INSTR_BYTES,
+            cfg.acc_bits // 8,
+            cfg.act_bits // 8,
         ],
         dtype=np.int64,
     )
     tr = np.zeros((end if trace else 0, 4), dtype=np.int64)
     dispatched_at = np.zeros(end, dtype=np.int64)
     out = np.zeros(cyclejit.N_OUT, dtype=np.int64)
-    status, _ = cyclejit.run(
-        op,
-        eng.astype(np.int64),
-        sub,
-        flags["wp"],
-        flags["wn"],
-        flags["sp"],
-        flags["sn"],
-        rows,
-        nbytes.astype(np.int64),
-        col["ext_addr"],
-        col["ext_stride"],
-        count.astype(np.int64),
-        n_tokens,
-        params,
-        tr,
-        dispatched_at,
-        out,
-    )
+    capacity = _JIT_ROOM
+    while True:
+        work = np.empty((cyclejit.N_WORK, capacity), dtype=np.int64)
+        status, _ = cyclejit.run(table, _ENGINE_LUT, params, tr, dispatched_at, out, work)
+        if status != cyclejit.FULL:
+            break
+        capacity *= 8  # the read channel's history did not fit: again, with more room
     if status != cyclejit.OK:
         return None
     v = [int(x) for x in out]
@@ -482,21 +445,8 @@ def _simulate_jit(
     )
 
 
-#: Table columns the compiled engine reads.
-_JIT_COLS = (
-    "op",
-    "sub",
-    "wp",
-    "wn",
-    "sp",
-    "sn",
-    "rows",
-    "row_bytes",
-    "channels",
-    "ext_addr",
-    "ext_stride",
-    "pairs",
-)
+#: Entries of the compiled engine's read-channel history at first (more on demand).
+_JIT_ROOM = 1 << 14
 
 
 def _layer_cycles(layers: list | None, dispatched_at, cycles: int, end: int) -> list[dict]:

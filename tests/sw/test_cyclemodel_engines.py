@@ -8,6 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from accss3d import cyclemodel
 from accss3d.arch import CONFIGS
 from accss3d.asm import assemble_table
 from accss3d.compiler import compile_layer, compile_network
@@ -128,6 +129,33 @@ def test_engines_agree_on_mutants(programs, name, seed, bits, p, window):
     code[pick, COL["ext_stride"]] = rng.integers(0, 3, len(pick)) * code[pick, COL["ext_stride"]]
     code[pick, COL["ext_addr"]] += rng.integers(0, 64, len(pick)) * 64
     assert_same(code, prog.cfg, TIMINGS[seed % len(TIMINGS)])
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    column=st.sampled_from(["op", "sub", "row_bytes", "channels", "ext_stride", "rows"]),
+    value=st.sampled_from([-64, 0, 1, 2, 7, 0x02, 0x30, 0x50, 0x60, 300]),
+)
+def test_engines_agree_on_odd_fields(programs, seed, column, value):
+    """An unknown opcode, a LOAD kind out of range, an empty DMA row, a negative field: what
+    the compiled engine leaves to the Python engine still gives its report or error."""
+    prog = programs["conv"].program
+    code = prog.code.copy()
+    rng = np.random.default_rng(seed)
+    end = len(code) - 1  # HALT stays last
+    code[rng.integers(0, end, 3), COL[column]] = value
+    assert_same(code, prog.cfg)
+
+
+def test_engines_agree_with_little_room(programs, monkeypatch):
+    """The compiled engine's read-channel history outgrows its arrays: it runs again."""
+    monkeypatch.setattr(cyclemodel, "_JIT_ROOM", 2)
+    for name in ("net-small", "net-default"):
+        prog = programs[name].program
+        assert_same(prog.code, prog.cfg, Timing(mem_latency=30, outstanding=1))
 
 
 CFG64 = CONFIGS["default"].replace(name="default64", bus_data_bits=64)
