@@ -45,6 +45,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         out["data_dir"] = args.data_dir
     if getattr(args, "threads", None):
         out["threads"] = args.threads
+    if getattr(args, "device", None):
+        out["device"] = args.device
     return out
 
 
@@ -113,6 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
             help="run in this process, in local worker processes, or as Ray tasks",
         )
         p.add_argument("--workers", type=int, help="worker processes (or local Ray CPUs)")
+        p.add_argument(
+            "--device",
+            choices=("cpu", "cuda"),
+            help="where the networks train (default: the config's, cpu)",
+        )
     run.add_argument("--out", help="output directory (default build/distill/<config name>)")
     run.add_argument("-q", "--quiet", action="store_true", help="no progress bars, no table")
     run.set_defaults(func=_cmd_run)

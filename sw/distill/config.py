@@ -246,6 +246,7 @@ class Config:
     parallel: str = "none"
     workers: int | None = None
     ray_address: str | None = None
+    device: str = "cpu"
     data: DataConfig = field(default_factory=DataConfig)
     teacher: ModelConfig = field(default_factory=ModelConfig)
     students: dict[str, ModelConfig] = field(default_factory=dict)
@@ -270,6 +271,8 @@ class Config:
             )
         if self.workers is not None and _number(self.workers, "workers", integer=True) < 1:
             raise DistillError(f"workers must be >= 1 or null, got {self.workers}")
+        if self.device not in ("cpu", "cuda"):
+            raise DistillError(f"device must be 'cpu' or 'cuda', got {self.device!r}")
         if not self.students:
             raise DistillError("students must name at least one student model")
         if not self.conditions:

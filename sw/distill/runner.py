@@ -77,7 +77,9 @@ def _model_key(mc: ModelConfig) -> list[Any]:
 
 def plan_runs(cfg: Config) -> list[RunSpec]:
     """Every run of ``cfg``, in an order where each teacher precedes its students."""
-    data_key = config_hash(cfg.data)
+    # The device is part of what determines a result (other kernels, other rounding); CPU
+    # run ids stay those of configs written before it existed.
+    data_key = config_hash(cfg.data) if cfg.device == "cpu" else config_hash(cfg.data, cfg.device)
     runs: list[RunSpec] = []
     if cfg.reference.kind == "ensemble":
         m = cfg.reference.member

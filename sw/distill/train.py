@@ -17,10 +17,10 @@ are kept; students are distilled from the teacher's ``distill.teacher_epoch`` we
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -82,11 +82,30 @@ def derive_seed(*parts: Any) -> int:
     return int.from_bytes(digest[:8], "little") >> 1
 
 
-def set_determinism(threads: int | None) -> None:
-    """Deterministic CPU kernels and, when given, a fixed number of intra-op threads."""
-    torch.use_deterministic_algorithms(True)
+def set_determinism(threads: int | None, device: str = "cpu") -> None:
+    """Deterministic kernels and, when given, a fixed number of intra-op threads.
+
+    On CUDA, cuBLAS gets the fixed workspace deterministic GEMMs need; kernels without a
+    deterministic CUDA implementation (max-pool backward) warn instead of failing, so a GPU
+    run is repeatable up to those.
+    """
+    if device == "cuda":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.backends.cudnn.benchmark = False
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    else:
+        torch.use_deterministic_algorithms(True)
     if threads:
         torch.set_num_threads(int(threads))
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def _cpu_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """A copy of the weights on the CPU (checkpoints load anywhere)."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
 
 def batch_indices(n: int, batch_size: int, gen: torch.Generator) -> list[torch.Tensor]:
@@ -104,9 +123,13 @@ def batch_indices(n: int, batch_size: int, gen: torch.Generator) -> list[torch.T
 
 @torch.no_grad()
 def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-    """Logits of ``model`` in eval mode over ``x``, in batches."""
+    """Logits of ``model`` in eval mode over ``x``, in batches, on the CPU (the model may
+    live on another device)."""
     model.eval()
-    return torch.cat([model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
+    dev = _device_of(model)
+    return torch.cat(
+        [model(x[i : i + batch_size].to(dev)).cpu() for i in range(0, len(x), batch_size)]
+    )
 
 
 def _accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
@@ -167,14 +190,14 @@ def fit(
         log.debug("epoch %d/%d %s", epoch, tc.epochs, entry)
         if not val_acc <= best_acc:  # also true on the first epoch and without a val split
             best_acc, best_epoch = val_acc, epoch
-            best_state = copy.deepcopy(model.state_dict())
+            best_state = _cpu_state(model)
         if on_epoch is not None:
             on_epoch(epoch, tc.epochs, entry)
     return {
         "history": history,
         "best_epoch": best_epoch,
         "best_state": best_state,
-        "last_state": copy.deepcopy(model.state_dict()),
+        "last_state": _cpu_state(model),
     }
 
 
@@ -189,12 +212,13 @@ def train_teacher(
 ) -> dict[str, Any]:
     """Train a teacher (or reference member) on soft-target cross-entropy after ``augment``."""
     train = train_split if train_split is not None else data.train
+    dev = _device_of(model)
 
     def loss_of_batch(idx: torch.Tensor) -> torch.Tensor:
         x = train.x[idx]
         target = F.one_hot(train.y[idx], data.num_classes).float()
-        x, target = augment(x, target, streams)
-        return soft_cross_entropy(model(x), target)
+        x, target = augment(x, target, streams)  # on the CPU: the run's random streams
+        return soft_cross_entropy(model(x.to(dev)), target.to(dev))
 
     return fit(model, train, data.val, tc, loss_of_batch, streams, on_epoch)
 
@@ -219,6 +243,7 @@ def train_student(
     for p in teacher.parameters():
         p.requires_grad_(False)
     train = data.train
+    dev = _device_of(model)
     fixed_logits = None if distill_augment else predict(teacher, train.x)
 
     def loss_of_batch(idx: torch.Tensor) -> torch.Tensor:
@@ -226,11 +251,12 @@ def train_student(
         target = F.one_hot(train.y[idx], data.num_classes).float()
         if distill_augment:
             x, target = distill_augment(x, target, streams)
+            x = x.to(dev)
             with torch.no_grad():
                 t_logits = teacher(x)
         else:
-            t_logits = fixed_logits[idx]
-        return loss_fn(model(x), t_logits, target)
+            x, t_logits = x.to(dev), fixed_logits[idx].to(dev)
+        return loss_fn(model(x), t_logits, target.to(dev))
 
     return fit(model, train, data.val, tc, loss_of_batch, streams, on_epoch)
 
@@ -279,6 +305,7 @@ def _train(
         **cfg.teacher.options,
     )
     teacher.load_state_dict(teacher_state)
+    teacher.to(_device_of(model))
     loss_fn = LOSSES.get(cfg.distill.loss)(cfg.distill.temperature, cfg.distill.alpha)
     distill_augment = build_pipeline(spec.augment)
     return train_student(model, teacher, data, tc, loss_fn, streams, distill_augment, on_epoch)
@@ -314,14 +341,16 @@ def execute_run(
         ``last``/``best`` state dicts and ``logits`` (``last``/``best`` x ``val``/``test``).
     """
     threads = threads or cfg.threads
-    set_determinism(threads)
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise DistillError(f"run {spec.run_id}: device cuda, but torch sees no CUDA GPU")
+    set_determinism(threads, cfg.device)
     start, cpu_start = time.perf_counter(), time.process_time()
     data = bundle_for(cfg)
     role = "reference" if spec.kind == "reference" else spec.kind
     base = [cfg.reference.seed, spec.seed] if spec.kind == "reference" else spec.seed
     init_seed = derive_seed(base, role, spec.model.model, spec.student, "init")
     streams = Streams.from_seed(derive_seed(base, role, spec.model.model, spec.student, "stream"))
-    model = _new_model(spec.model, data, init_seed)
+    model = _new_model(spec.model, data, init_seed).to(cfg.device)
     tc = spec.model.train
     try:
         out = _train(spec, cfg, data, model, teacher_state, streams, on_epoch)
@@ -352,6 +381,7 @@ def execute_run(
         "history": out["history"],
         "init_seed": init_seed,
         "threads": torch.get_num_threads(),
+        "device": cfg.device if cfg.device == "cpu" else torch.cuda.get_device_name(),
         "torch": torch.__version__,
         "train_seconds": round(time.perf_counter() - start, 3),
         "cpu_seconds": round(time.process_time() - cpu_start, 3),

@@ -59,10 +59,11 @@ BAD = [
         "unknown dataset 'mnist' in data.name (known: fashion_mnist, cifar10, digits)",
     ),
     (("seeds",), [], "seeds must be a non-empty list of integers"),
+    (("device",), "gpu", "device must be 'cpu' or 'cuda', got 'gpu'"),
     (
         ("teachr",),
         {},
-        "unknown key 'teachr' at the top level (known: conditions, data, distill, "
+        "unknown key 'teachr' at the top level (known: conditions, data, device, distill, "
         "ece_bins, name, parallel, ray_address, reference, seeds, students, teacher, threads, "
         "workers)",
     ),
@@ -148,3 +149,24 @@ def test_list_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["list"]) == 0
     out = capsys.readouterr().out
     assert "models: alexnet, lenet5, resnet18" in out and "losses: ce, kd" in out
+
+
+def test_device_is_part_of_the_run_ids() -> None:
+    """A CUDA run is another result: other ids (no CPU checkpoint reused); CPU ids unchanged
+    by the field's existence."""
+    import torch
+
+    from distill.runner import plan_runs
+    from distill.train import execute_run
+
+    cpu = plan_runs(parse_config(tiny_config()))
+    assert [r.run_id for r in plan_runs(parse_config(tiny_config(device="cpu")))] == [
+        r.run_id for r in cpu
+    ]
+    cfg = parse_config(tiny_config(device="cuda"))
+    gpu = plan_runs(cfg)
+    assert len(gpu) == len(cpu)
+    assert not {r.run_id for r in gpu} & {r.run_id for r in cpu}
+    if not torch.cuda.is_available():
+        with pytest.raises(DistillError, match="device cuda, but torch sees no CUDA GPU"):
+            execute_run(gpu[0], cfg)
