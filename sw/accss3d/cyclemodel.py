@@ -41,6 +41,12 @@ Counters as in docs/architecture.md: CYCLES, BUSY (entries issued), MEM_STALL (c
 compute engine waited for a load token), MACS (``pairs * R * C``), INSTRS, RD/WR bytes; PE
 utilization = ``MACS / (R * C * CYCLES)``.
 
+Two engines give the same report, cycle for cycle: the pass of :func:`_simulate` in Python
+(the reference, ``engine="python"``) and the same pass compiled with numba
+(:mod:`accss3d.cyclejit`, the default), about 100 times faster (0.3 s against 31 s on the
+1.34M instructions of minkunet18 on ``room:0:20k``); the compiled engine leaves what it does
+not run (a wait without a token, an unknown opcode) to the Python engine, which raises.
+
 # Ref: docs/architecture.md, "Instructions and engines", "Timing", "Performance counters".
 """
 
@@ -373,7 +379,7 @@ def _simulate_jit(
 
     Returns None for what only the Python engine handles (its errors, for one wording): an
     unknown opcode, a LOAD kind out of range, an empty DMA row, a negative field, a wait
-    without a token.
+    without a token, a STORE without a burst.
     """
     from . import cyclejit
 
