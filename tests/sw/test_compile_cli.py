@@ -68,6 +68,10 @@ def test_run_and_cycles(compiled, capsys, tmp_path):
     )
     rep = json.loads(out)
     assert code == 0 and 0 < rep["utilization"] <= 1 and rep["timing"]["mem_latency"] == 12
+    code, out, _ = run(
+        capsys, "cycles", compiled, "--json", "--latency", "12", "--engine", "python"
+    )
+    assert code == 0 and json.loads(out)["cycles"] == rep["cycles"]
     assert len(rep["layers"]) == 5
     assert (tmp_path / "t.csv").read_text().startswith("pc,opcode,dispatch,accept,start,done")
     code, out, _ = run(capsys, "disasm", compiled)

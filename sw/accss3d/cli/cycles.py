@@ -29,6 +29,12 @@ def register(sub) -> None:
     p.add_argument("--timing", metavar="FILE.json", help="Timing constants (JSON object)")
     p.add_argument("--trace", metavar="FILE.csv", help="per-instruction trace")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument(
+        "--engine",
+        choices=("jit", "python"),
+        default="jit",
+        help="compiled engine (default) or the Python reference (same report, slow)",
+    )
     p.set_defaults(func=run)
 
 
@@ -43,7 +49,12 @@ def run(args) -> int:
         values["mem_latency"] = args.latency
     timing = Timing.from_dict(values)
     rep = simulate(
-        prog.code, prog.cfg, timing, trace=bool(args.trace), layers=prog.manifest.get("layers")
+        prog.code,
+        prog.cfg,
+        timing,
+        trace=bool(args.trace),
+        layers=prog.manifest.get("layers"),
+        engine=args.engine,
     )
     if args.trace:
         pcs = np.arange(len(rep.trace))
