@@ -229,8 +229,59 @@ def encode_table(table: np.ndarray) -> bytes:
     return out.tobytes()
 
 
+def _decode_masks() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per opcode value: the bits its fields use (low, high 64) and the valid sub-opcodes."""
+    used = np.zeros((256, 2), dtype=np.uint64)
+    subs = np.zeros((256, 16), dtype=np.bool_)
+    for op in OPCODES:
+        mlo, mhi = _used_masks(op)
+        used[int(op)] = (mlo, mhi)
+        valid = (
+            [int(k) for k in Kind]
+            if op is Op.LOAD
+            else [int(m) for m in StoreMode]
+            if op is Op.STORE
+            else [0]
+        )
+        subs[int(op), valid] = True
+    return used, subs, np.array([COL["sub"]], dtype=np.int64)
+
+
+_USED, _SUBS, _SUB_COL = _decode_masks()
+
+
+@njit(cache=True)
+def _decode(lo, hi, layout, count, used, subs, sub_col, table):  # pragma: no cover - compiled
+    """Fill ``table`` from the words; returns the first illegal row (-1: none)."""
+    first_bad = -1
+    for i in range(lo.shape[0]):
+        op = np.int64(lo[i] & np.uint64(0xFF))
+        table[i, 0] = op
+        if count[op] < 0:
+            if first_bad < 0:
+                first_bad = i
+            continue
+        if (lo[i] & ~used[op, 0]) != 0 or (hi[i] & ~used[op, 1]) != 0:
+            if first_bad < 0:
+                first_bad = i
+        for j in range(1, count[op]):
+            lsb, width = layout[op, j, 1], layout[op, j, 2]
+            mask = (np.uint64(1) << np.uint64(width)) - np.uint64(1)
+            if lsb >= 64:
+                v = (hi[i] >> np.uint64(lsb - 64)) & mask
+            else:
+                v = lo[i] >> np.uint64(lsb)
+                if lsb + width > 64:
+                    v |= hi[i] << np.uint64(64 - lsb)
+                v &= mask
+            table[i, layout[op, j, 0]] = np.int64(v)
+        if not subs[op, table[i, sub_col[0]]] and first_bad < 0:
+            first_bad = i
+    return first_bad
+
+
 def decode_table(data) -> np.ndarray:
-    """Decode an instruction stream (a multiple of 16 bytes) into a table.
+    """Decode an instruction stream (a multiple of 16 bytes) into a table (one compiled pass).
 
     Raises
     ------
@@ -246,33 +297,10 @@ def decode_table(data) -> np.ndarray:
             f"instruction stream of {len(data)} bytes is not a multiple of {INSTR_BYTES}"
         )
     lo, hi = _split_words(data)
-    n = len(lo)
-    table = empty_table(n)
-    ops = (lo & np.uint64(0xFF)).astype(np.int64)
-    table[:, COL["op"]] = ops
-    bad = ~np.isin(ops, _OPS)
-    for op, spec in OPCODES.items():
-        sel = np.flatnonzero(ops == int(op))
-        if not len(sel):
-            continue
-        slo, shi = lo[sel], hi[sel]
-        mlo, mhi = _used_masks(op)
-        wrong = ((slo & np.uint64(~mlo & ((1 << 64) - 1))) != 0) | (
-            (shi & np.uint64(~mhi & ((1 << 64) - 1))) != 0
-        )
-        for f in spec.all_fields:
-            if f.name != "op":
-                table[sel, COL[f.name]] = _extract(slo, shi, f.lsb, f.width)
-        sub = table[sel, COL["sub"]]
-        if op is Op.LOAD:
-            wrong |= ~np.isin(sub, [int(k) for k in Kind])
-        elif op is Op.STORE:
-            wrong |= ~np.isin(sub, [int(m) for m in StoreMode])
-        else:
-            wrong |= sub != 0
-        bad[sel] |= wrong
-    if bad.any():
-        row = int(np.argmax(bad))
+    table = empty_table(len(lo))
+    assert COL["op"] == 0 and HEADER_FIELDS[0].name == "op"
+    row = _decode(lo, hi, _LAYOUT, _NFIELDS, _USED, _SUBS, _SUB_COL, table)
+    if row >= 0:
         decode(data[row * INSTR_BYTES : (row + 1) * INSTR_BYTES], row)  # raises the message
         raise AssertionError("decode_table and isa.decode disagree")  # pragma: no cover
     return table
