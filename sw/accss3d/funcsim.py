@@ -1,7 +1,11 @@
-"""Owns the functional simulator: a program executed on its memory image, in numpy.
+"""Owns the functional simulator: a program executed on its memory image.
 
 Sequential semantics of docs/architecture.md ("Semantics"): the instructions take effect one
-after the other up to HALT.  The simulator runs them in *batches*, vectorized across
+after the other up to HALT.  Two engines, tested against each other and against the
+one-at-a-time reference below: the compiled engine of :mod:`accss3d.funcjit` (the default,
+``engine="jit"``: a loop over instructions, about 35 ns per rulebook entry), which stops at
+the first violation and lets this module name it; and the vectorized numpy engine of this
+module (``engine="numpy"``), which runs the instructions in *batches*, vectorized across
 instructions:
 
 * a LOAD updates L1 at once and appends the new value of every word it touched to the
