@@ -11,7 +11,9 @@ and is tested against it (same memory, same counters, same verdict).
 
 It only *detects* a violation: :func:`execute` returns the first instruction that breaks a
 rule, and :mod:`accss3d.funcsim` then names it with the vectorized engine's one-line
-message (errors are the rare path; that keeps one wording for every message).
+message, executing that instruction alone from the state :func:`execute` returns for the
+instructions before it (errors are the rare path; that keeps one wording for every
+message).
 
 A COMPUTE gathers the input word of each entry into a ``pairs x pe_rows`` matrix and takes
 one BLAS product with its weight tile, in float32 while no sum of ``pe_rows`` products can
@@ -244,6 +246,7 @@ def _execute(
     counters,
     W,
     G,
+    rq,
 ):  # pragma: no cover - compiled
     """Run instructions ``0 .. end - 1``; returns (status, instruction)."""
     mult, shift, relu = np.int64(1), np.int64(0), np.int64(0)
@@ -411,6 +414,7 @@ def _execute(
                         mem[s + c * per + q] = (v >> (8 * q)) & 0xFF
         elif op == _O_CONFIG:
             mult, shift, relu = code[n, _MULT], code[n, _SHIFT], code[n, _RELU]
+            rq[0], rq[1], rq[2] = mult, shift, relu
     return OK, -1
 
 
@@ -432,9 +436,14 @@ def execute(program, mem: np.ndarray, end: int, K, check_races: bool) -> tuple[i
 
     Returns
     -------
-    status, instruction, counters
-        ``(OK, -1, counters)``, or ``(VIOLATION, n, counters so far)`` for the first
-        instruction ``n`` that reads or writes outside L1 or races.
+    status, instruction, counters, state
+        ``(OK, -1, ...)``, or ``(VIOLATION, n, ...)`` for the first instruction ``n`` that
+        reads or writes outside L1 or races; the counters so far; the machine state at the
+        end: per L1 kind (``ifm``, ``wgt``, ``rbk``, ``bias``) its bytes, last LOAD writing
+        and last COMPUTE reading each word; ``ofm``: accumulators, last writer, its engine,
+        last STORE reading each row; ``dram``: last STORE writing and last LOAD reading each
+        bus word; ``requant``: the requantization in force (what the vectorized engine
+        keeps, so that it can go on from there).
     """
     cfg = program.cfg
     R, C = cfg.pe_rows, cfg.pe_cols
@@ -483,12 +492,13 @@ def execute(program, mem: np.ndarray, end: int, K, check_races: bool) -> tuple[i
         )
     )
     counters = np.zeros(8, np.int64)  # macs, pairs, rd_bytes per Kind (5), wr_bytes
+    rq = np.array([1, 0, 0], np.int64)  # requantization in force (multiplier, shift, relu)
     status, n = _execute(
         code, end, K, bool(check_races), mem, B, R, C, ab, wb, accb, cfg.acc_bits,
         cfg.act_bits, ifm[0], ifm_v, ifm[1], ifm[2], wgt[0], wgt_v, wgt[1], wgt[2],
         rbk[0], rbk_v, rbk[1], rbk[2], bias[0], bias[1], bias[2],
         ofm, ow, oweng, os_, dram_w, dram_r, counters, np.empty((R, C), fdt),
-        np.empty((longest, R), fdt),
+        np.empty((longest, R), fdt), rq,
     )  # fmt: skip
     out = {
         "macs": int(counters[0]),
@@ -496,4 +506,13 @@ def execute(program, mem: np.ndarray, end: int, K, check_races: bool) -> tuple[i
         "rd_bytes": {k.name: int(counters[2 + int(k)]) for k in Kind},
         "wr_bytes": int(counters[7]),
     }
-    return int(status), int(n), out
+    state = {
+        "ifm": ifm,
+        "wgt": wgt,
+        "rbk": rbk,
+        "bias": bias,
+        "ofm": (ofm, ow, oweng, os_),
+        "dram": (dram_w, dram_r),
+        "requant": tuple(int(v) for v in rq),
+    }
+    return int(status), int(n), out, state

@@ -510,7 +510,6 @@ class FuncSim:
         self.batch = batch
         self.group = group
         self.engine = "jit" if (engine == "jit" and batch and group) else "numpy"
-        self.image = None  # external memory to start from (default: the program's)
         self.R, self.C = cfg.pe_rows, cfg.pe_cols
         self.ab, self.wb, self.accb = cfg.act_bits // 8, cfg.weight_bits // 8, cfg.acc_bits // 8
         self.m = {n: _Mem(n, cfg.words(n), cfg.word_bytes(n)) for n in ("ifm", "wgt", "rbk")}
@@ -564,43 +563,24 @@ class FuncSim:
         end = program_end(table)
         check_tokens(table)
         self.f = {name: table[:end, col] for name, col in COL.items()}
-        self.mem = p.memory() if self.image is None else self.image
+        self.mem = p.memory()
         if self.engine == "jit":
             return self._run_jit(end, t0)
         self.K = knowledge(table, end) if self.check_races else None
-        B = self.cfg.bus_bytes
-        self.pending_dram = np.zeros(self.mem.size // B + 1, dtype=bool)
-        if self.check_races:
-            self.dram_w = np.full(self.mem.size // B + 1, -1, dtype=np.int64)
-            self.dram_r = np.full(self.mem.size // B + 1, -1, dtype=np.int64)
+        self._start_dram()
         ops = self.f["op"]
         counts = np.bincount(ops, minlength=256)
         self.counters["instructions"] = {op.name: int(counts[op]) for op in Op if counts[op]}
         other = np.flatnonzero(ops != int(Op.COMPUTE))
         pairs = np.concatenate([[0], np.cumsum(self.f["pairs"] * (ops == int(Op.COMPUTE)))])
-        # External bus-word interval each LOAD/STORE touches (a conservative hazard check).
-        B = self.cfg.bus_bytes
-        per = np.where(self.f["sub"] == int(StoreMode.RAW), self.accb, self.ab)
-        nbytes = np.where(ops == int(Op.LOAD), self.f["row_bytes"], self.f["channels"] * per)
-        lo = self.f["ext_addr"] // B
-        hi = (
-            self.f["ext_addr"]
-            + np.maximum(self.f["rows"] - 1, 0) * self.f["ext_stride"]
-            + nbytes
-            - 1
-        ) // B
-        kinds = {
-            int(k): self.m["bias" if k is Kind.BIAS else KIND_L1[k]]
-            for k in Kind
-            if k is not Kind.PSUM
-        }
+        lo, hi = self._bus_span(other)
         prev = -1
         for i, op, sub, lo_i, hi_i in zip(
             other.tolist(),
             ops[other].tolist(),
             self.f["sub"][other].tolist(),
-            lo[other].tolist(),
-            hi[other].tolist(),
+            lo.tolist(),
+            hi.tolist(),
             strict=True,
         ):
             if i > prev + 1:
@@ -612,33 +592,7 @@ class FuncSim:
                         self._flush()
                 self.queued_pairs += int(pairs[i] - pairs[prev + 1])
             prev = i
-            if op == Op.LOAD:
-                box = self.pending_box  # bus words of the queued STOREs: a quick test first
-                if (
-                    lo_i <= box[1] and hi_i >= box[0] and self.pending_dram[lo_i : hi_i + 1].any()
-                ):  # reads what a queued STORE writes
-                    self._flush()
-                if sub == Kind.PSUM:
-                    self._flush()
-                    self._load_psum(i)
-                else:
-                    kinds[sub].loads.append(i)
-                    self.queued_loads += 1
-            elif op == Op.STORE:
-                self.queue.append(("s", i, self.requant))
-                self.pending_dram[lo_i : hi_i + 1] = True
-                box = self.pending_box
-                box[0], box[1] = min(box[0], lo_i), max(box[1], hi_i)
-            elif op == Op.FILL:
-                self.queue.append(("f", i))
-            elif op == Op.CONFIG:
-                self.requant = (
-                    int(self.f["multiplier"][i]),
-                    int(self.f["shift"][i]),
-                    int(self.f["relu"][i]),
-                )
-            elif op in (Op.SYNC, Op.HALT):
-                self._flush()
+            self._issue(i, op, sub, lo_i, hi_i)
             if (
                 not self.batch
                 or self.queued_pairs > _MAX_BATCH_PAIRS
@@ -647,6 +601,85 @@ class FuncSim:
                 self._flush()
         self._flush()
         return self._result(t0)
+
+    def _start_dram(self):
+        B = self.cfg.bus_bytes
+        self.pending_dram = np.zeros(self.mem.size // B + 1, dtype=bool)
+        if self.check_races:
+            self.dram_w = np.full(self.mem.size // B + 1, -1, dtype=np.int64)
+            self.dram_r = np.full(self.mem.size // B + 1, -1, dtype=np.int64)
+
+    def _bus_span(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """External bus-word interval each LOAD/STORE ``idx`` touches (a conservative hazard
+        check)."""
+        f, B = self.f, self.cfg.bus_bytes
+        per = np.where(f["sub"][idx] == int(StoreMode.RAW), self.accb, self.ab)
+        nbytes = np.where(
+            f["op"][idx] == int(Op.LOAD), f["row_bytes"][idx], f["channels"][idx] * per
+        )
+        lo = f["ext_addr"][idx] // B
+        hi = (
+            f["ext_addr"][idx]
+            + np.maximum(f["rows"][idx] - 1, 0) * f["ext_stride"][idx]
+            + nbytes
+            - 1
+        ) // B
+        return lo, hi
+
+    def _issue(self, i: int, op: int, sub: int, lo_i: int, hi_i: int):
+        """Queue (or run) instruction ``i``, not a COMPUTE; ``lo_i..hi_i``: its bus words."""
+        if op == Op.LOAD:
+            box = self.pending_box  # bus words of the queued STOREs: a quick test first
+            if (
+                lo_i <= box[1] and hi_i >= box[0] and self.pending_dram[lo_i : hi_i + 1].any()
+            ):  # reads what a queued STORE writes
+                self._flush()
+            if sub == Kind.PSUM:
+                self._flush()
+                self._load_psum(i)
+            else:
+                self.m["bias" if sub == Kind.BIAS else KIND_L1[Kind(sub)]].loads.append(i)
+                self.queued_loads += 1
+        elif op == Op.STORE:
+            self.queue.append(("s", i, self.requant))
+            self.pending_dram[lo_i : hi_i + 1] = True
+            box = self.pending_box
+            box[0], box[1] = min(box[0], lo_i), max(box[1], hi_i)
+        elif op == Op.FILL:
+            self.queue.append(("f", i))
+        elif op == Op.CONFIG:
+            self.requant = (
+                int(self.f["multiplier"][i]),
+                int(self.f["shift"][i]),
+                int(self.f["relu"][i]),
+            )
+        elif op in (Op.SYNC, Op.HALT):
+            self._flush()
+
+    def _resume(self, state: dict, mem: np.ndarray, n: int, end: int, K) -> None:
+        """Execute instruction ``n`` alone from the state the compiled engine reached just
+        before it (:func:`accss3d.funcjit.execute`: the same state as this engine's there)."""
+        p = self.p
+        self.f = {name: p.code[:end, col] for name, col in COL.items()}
+        self.mem, self.K = mem, K
+        for name, m in self.m.items():
+            data, lw, cr = state[name]
+            m.data[...] = data.reshape(m.data.shape)
+            m.lw[...], m.cr[...] = lw, cr
+        ofm, ow, oweng, os_ = state["ofm"]
+        self.ofm[...], self.ow[...], self.ow_eng[...], self.os[...] = ofm, ow, oweng, os_
+        self._start_dram()
+        if self.check_races:
+            size = len(self.dram_w)
+            self.dram_w[...], self.dram_r[...] = (a[:size] for a in state["dram"])
+        self.requant = state["requant"]
+        op = int(self.f["op"][n])
+        if op == Op.COMPUTE:
+            self.queue.append(("c", n, n + 1))
+        else:
+            lo, hi = self._bus_span(np.array([n]))
+            self._issue(n, op, int(self.f["sub"][n]), int(lo[0]), int(hi[0]))
+        self._flush()
 
     def _result(self, t0: float) -> RunResult:
         result = RunResult(self.mem, counters=self.counters)
@@ -659,18 +692,22 @@ class FuncSim:
         return result
 
     def _run_jit(self, end: int, t0: float) -> RunResult:
-        """The compiled engine.  A violation at instruction ``n`` is named by the vectorized
-        engine on the program cut after ``n`` (plus HALT): the same instructions up to
-        ``n``, no violation before it, so the one it reports is ``n``'s."""
+        """The compiled engine.  A violation at instruction ``n`` is named as the
+        one-instruction-at-a-time reference names it: the compiled engine runs again up to
+        ``n`` (no violation before it), and the vectorized engine executes ``n`` alone from
+        that state - the same state as its own there, so the same message, at the cost of
+        two compiled passes, not a vectorized run of the whole program."""
         p = self.p
         K = funcjit.knowledge(p.code, end) if self.check_races else None
-        status, n, counters = funcjit.execute(p, self.mem, end, K, self.check_races)
+        status, n, counters, _ = funcjit.execute(p, self.mem, end, K, self.check_races)
         if status != funcjit.OK:
-            cut = np.concatenate([p.code[: n + 1], p.code[end - 1 : end]])
-            prefix = Program(p.cfg, cut, p.image, p.image_base, p.mem_bytes, {}, p.prog_addr)
-            sim = FuncSim(prefix, check_races=self.check_races, engine="numpy")
-            sim.image = p.memory()  # the full program's bytes (a LOAD may read the code)
-            sim.run()
+            # Name it as the one-at-a-time reference does: the state just before ``n``
+            # (compiled again), then ``n`` alone on the vectorized engine.
+            mem = p.memory()
+            status, _, _, state = funcjit.execute(p, mem, n, K, self.check_races)
+            sim = FuncSim(p, check_races=self.check_races, engine="numpy", batch=False)
+            if status == funcjit.OK:
+                sim._resume(state, mem, n, end, K)
             raise RuntimeError(  # pragma: no cover - the engines disagree: a simulator bug
                 f"instruction {n}: the compiled engine finds a violation the vectorized "
                 f"engine does not (please report)"

@@ -38,7 +38,7 @@ def jit_flags(program: Program):
     end = program_end(code)
     check_tokens(code)
     K = funcjit.knowledge(code, end)
-    status, n, _ = funcjit.execute(program, program.memory(), end, K, True)
+    status, n, _, _ = funcjit.execute(program, program.memory(), end, K, True)
     return None if status == funcjit.OK else n
 
 
