@@ -16,6 +16,7 @@ from accss3d.arch import CONFIGS
 from accss3d.compiler import compile_layer, compile_network
 from accss3d.errors import ProgramError
 from accss3d.funcsim import run_program
+from accss3d.isa import Op
 from accss3d.isatable import COL, DIRECTIONS, check_legal, check_tokens, engine_of, program_end
 from accss3d.network import get_network
 from accss3d.program import Program
@@ -236,3 +237,74 @@ def test_corrupted_image_same_outcome(programs, name, hits):
         assert flagged == int(re.match(r"instruction (\d+):", seq).group(1))
     else:
         assert flagged is None
+
+
+PSUM_PROGRAM = """\
+LOAD.WGT l1_addr=0 rows=2 ext_addr=0x100 row_bytes=16 ext_stride=16 l1_stride=4
+LOAD.IFM l1_addr=0 rows=3 ext_addr=0x110 row_bytes=4 ext_stride=4 l1_stride=1
+LOAD.BIAS rows=1 ext_addr=0x120 row_bytes={brb} l1_stride=1
+LOAD.PSUM l1_addr=0 rows=2 ext_addr=0x180 row_bytes={prb} ext_stride=16 l1_stride=1
+LOAD.RBK l1_addr=0 rows=1 ext_addr=0x140 row_bytes=12 l1_stride=3 sn
+COMPUTE pairs=3 ifm_stride=1 {uf} wp
+FILL ofm_row=2 rows=2
+COMPUTE pairs=3 ifm_stride=1 wgt_addr=4 sn
+SYNC
+CONFIG multiplier={mult} shift={shift} relu={relu}
+STORE.RAW rows=4 ext_addr=0x200 ext_stride=16 channels=4 wp
+STORE.REQUANT rows=4 ext_addr=0x260 ext_stride=4 channels={ch}
+SYNC
+LOAD.PSUM l1_addr=1 rows=2 ext_addr=0x200 row_bytes={prb2} ext_stride=16 l1_stride=2
+LOAD.BIAS rows=1 ext_addr=0x130 row_bytes=16 l1_stride=1 sn
+COMPUTE pairs=3 ifm_stride=1 use_first wp sn
+STORE.RAW rows=4 ext_addr=0x2a0 ext_stride=16 channels=4 wp
+HALT
+"""
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    brb=st.sampled_from([4, 8, 16]),
+    prb=st.sampled_from([4, 8, 12, 16]),
+    prb2=st.sampled_from([6, 16, 32]),
+    uf=st.booleans(),
+    quant=st.tuples(st.integers(0, 1 << 15), st.integers(0, 47), st.booleans()),
+    ch=st.integers(1, 4),
+    entries=st.lists(
+        st.tuples(st.integers(0, 3), st.integers(0, 260), st.booleans()), min_size=3, max_size=3
+    ),
+    drop_sync=st.booleans(),
+    p=st.sampled_from([0.0, 0.3]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_psum_fill_store_programs(brb, prb, prb2, uf, quant, ch, entries, drop_sync, p, seed):
+    """Partial-sum loads of partial rows (also of what a STORE wrote), FILL, partial bias
+    loads, requantizing and raw STOREs, rulebook entries beyond L1, SYNCs and token pairs
+    dropped: the compiled engine gives the memory, counters or message of the one-at-a-time
+    reference, the batched paths agree."""
+    from test_funcsim import BIAS, W, X, program
+
+    from accss3d.isa import pack_rulebook_entry
+
+    slot, row, first = (list(c) for c in zip(*entries, strict=True))
+    words = pack_rulebook_entry(slot, row, first)
+    text = PSUM_PROGRAM.format(
+        brb=brb, prb=prb, prb2=prb2, uf="use_first" if uf else "", mult=quant[0],
+        shift=quant[1], relu=int(quant[2]), ch=ch,
+    )  # fmt: skip
+    data = {
+        0x100: np.concatenate([W, W[::-1]]),
+        0x110: X,
+        0x120: BIAS,
+        0x130: BIAS[::-1].copy(),
+        0x140: words,
+        0x180: np.arange(8, dtype="<i4") * -1000,
+    }
+    prog = program(text, data)
+    code = prog.code
+    if drop_sync:
+        code = code[code[:, COL["op"]] != int(Op.SYNC)]
+    code = drop_token_pairs(code, np.random.default_rng(seed), p)
+    mutant = with_code(prog, code)
+    seq = outcome(mutant, batch=False)
+    assert outcome(mutant) == seq
+    assert outcome(mutant, engine="numpy") == outcome(mutant, group=False)
