@@ -311,8 +311,7 @@ def _execute(
                 if races:
                     if bias_lw[0] > kl:
                         return VIOLATION, n
-                    if compute:  # (FILL's bias read is not an earlier reader for LOADs)
-                        bias_cr[0] = max(bias_cr[0], n)
+                    bias_cr[0] = max(bias_cr[0], n)  # a LOAD.BIAS must wait for FILLs too
                 for c in range(C):
                     bias[c] = _word_value(bias_b, c * accb, accb)
             # Accumulate in entry order (rows may repeat; a reset restarts from the bias).

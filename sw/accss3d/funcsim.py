@@ -881,7 +881,7 @@ class FuncSim:
                     (self.m["rbk"], rword, nseg),
                     (self.m["ifm"], idx, nseg),
                     (self.m["wgt"], wwords, wwho),
-                    (self.m["bias"], np.zeros(len(bias_need), np.int64), nseg[bias_need]),
+                    (self.m["bias"], *self._bias_readers(nseg[bias_need])),
                 ]
             )
         # Products: fuse the COMPUTEs that share a rulebook run and accumulator rows.
@@ -1138,7 +1138,7 @@ class FuncSim:
                     (rb, rword, ns[glast][gseg]),
                     (im, idx, ns[xlast][xseg]),
                     (wm, wwords, np.repeat(ns[wlast], R)),
-                    (bm_, np.zeros(len(bmem), np.int64), ns[bmem]),
+                    (bm_, *self._bias_readers(ns[bmem])),
                 ]
             )
         n0 = int(self.queue[0][1])  # positions relative to the batch's first instruction
@@ -1303,6 +1303,13 @@ class FuncSim:
                 "written by",
                 writer,
             )
+
+    def _bias_readers(self, computes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(word 0, reader) of every bias read of the batch: the COMPUTEs that reset from it
+        and every FILL (a LOAD.BIAS must wait for them all)."""
+        fills = np.array([q[1] for q in self.queue if q[0] == "f"], dtype=np.int64)
+        who = np.concatenate([computes, fills])
+        return np.zeros(len(who), np.int64), who
 
     def _war_reads(self, reads):
         """Reads of queued COMPUTEs vs the LOADs of this batch that overwrote them later:

@@ -175,6 +175,11 @@ RACES = [
         "ext_addr=0x200 row_bytes=4 l1_stride=1\nHALT",
         r"^instruction 2: LOAD.IFM reads external bus word 128 written by instruction 1 \(STORE",
     ),
+    (  # the next bias is loaded while a FILL may still be writing the previous one
+        "LOAD.BIAS rows=1 ext_addr=0x120 row_bytes=16 l1_stride=1 sn\nFILL rows=2 wp\n"
+        "LOAD.BIAS rows=1 ext_addr=0x130 row_bytes=16 l1_stride=1\nHALT",
+        r"^instruction 2: LOAD.BIAS overwrites BIAS word 0 read by instruction 1 \(FILL\) with",
+    ),
 ]
 
 
