@@ -43,8 +43,8 @@ OK, VIOLATION = 0, 1
 _LOAD, _COMPUTE, _STORE = int(Engine.LOAD), int(Engine.COMPUTE), int(Engine.STORE)
 
 # Column indices and opcodes as plain ints (numba freezes module globals at compile time).
-_C = {name: COL[name] for name in COL}
-_OP, _SUB, _WP, _WN, _SP, _SN = (_C[n] for n in ("op", "sub", "wp", "wn", "sp", "sn"))
+_C = COL
+_OP, _SUB = _C["op"], _C["sub"]
 _L1A, _ROWS, _EXTA, _RB, _EXTS, _L1S = (
     _C[n] for n in ("l1_addr", "rows", "ext_addr", "row_bytes", "ext_stride", "l1_stride")
 )
@@ -71,7 +71,7 @@ _O_LOAD, _O_COMPUTE, _O_STORE, _O_FILL, _O_CONFIG = (
     int(Op.FILL),
     int(Op.CONFIG),
 )
-_K_IFM, _K_WGT, _K_RBK, _K_PSUM, _K_BIAS = (int(k) for k in Kind)
+_K_IFM, _K_WGT, _K_RBK, _K_PSUM = (int(k) for k in (Kind.IFM, Kind.WGT, Kind.RBK, Kind.PSUM))
 _RAW = int(StoreMode.RAW)
 
 
@@ -82,9 +82,9 @@ def knowledge(table: np.ndarray, end: int) -> np.ndarray:
 
     A wait consumes the matching signal (in order) and learns everything its signaller knew
     (engines complete in order, so the signaller's own predecessors too); SYNC and HALT
-    order everything before them.  The same clocks as :func:`accss3d.funcsim.knowledge`
-    (tested), in one compiled pass; the table must have passed
-    :func:`accss3d.isatable.check_tokens` (every wait finds its signal).
+    order everything before them.  One compiled pass (both engines of :mod:`accss3d.funcsim`
+    use it); the table must have passed :func:`accss3d.isatable.check_tokens` (every wait
+    finds its signal).
     """
     n = min(end, len(table))
     dirs = np.array(

@@ -52,7 +52,6 @@ Checks (one-line :class:`~accss3d.errors.ProgramError` naming the instruction):
 from __future__ import annotations
 
 import time
-from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -60,16 +59,12 @@ from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 from . import funcjit
 from .errors import ProgramError
+from .funcjit import knowledge
 from .isa import Engine, Kind, Op, StoreMode
 from .isatable import (
     COL,
-    DIRECTIONS,
     KIND_L1,
-    check_legal,
-    check_tokens,
-    engine_of,
     mnemonic,
-    program_end,
 )
 from .netgolden import tensor_sha256
 from .program import Program
@@ -231,83 +226,6 @@ def _events(ofm, rows, pos, prod, reset, read, bias):
     reads = np.flatnonzero(rd[end])
     reads = reads[np.argsort(order[end[reads]])]
     return (r[starts[last]], value[last]), value[reads]
-
-
-def knowledge(table: np.ndarray, end: int) -> np.ndarray:
-    """Vector clocks: ``K[n, e]`` = last instruction of engine ``e`` known complete when
-    instruction ``n`` starts (``K[n, engine(n)] = n``; -1: none).
-
-    A wait consumes the matching signal (in order) and learns everything its signaller knew
-    (engines complete in order, so the signaller's own predecessors too); SYNC and HALT
-    order everything before them.
-    """
-    n = min(end, len(table))
-    eng = engine_of(table[:n])
-    ops = table[:n, COL["op"]]
-    barrier = (ops == int(Op.SYNC)) | (ops == int(Op.HALT))
-    wait_cols, sig_cols = {}, {}
-    for name, prod, pbit, cons, cbit in DIRECTIONS:
-        wait_cols[name] = (eng == int(cons)) & (table[:n, COL[cbit]] != 0)
-        sig_cols[name] = (eng == int(prod)) & (table[:n, COL[pbit]] != 0)
-    names = list(wait_cols)
-    wmask = np.zeros(n, np.int64)
-    smask = np.zeros(n, np.int64)
-    for d, name in enumerate(names):
-        wmask |= wait_cols[name].astype(np.int64) << d
-        smask |= sig_cols[name].astype(np.int64) << d
-    event = barrier | (wmask != 0) | (smask != 0)
-    last = np.full((3, n), -1, dtype=np.int64)
-    idx = np.arange(n)
-    for e in range(3):
-        if n:
-            last[e] = np.maximum.accumulate(np.where(eng == e, idx, -1))
-    dirs = [[d for d in range(len(names)) if m >> d & 1] for m in range(1 << len(names))]
-    queues = [deque() for _ in names]
-    cur = [(-1, -1, -1)] * 3
-    pos: list = [[], [], []]
-    val: list = [[], [], []]
-    ev = np.flatnonzero(event)
-    for i, e, b, wm, sm in zip(
-        ev.tolist(),
-        eng[ev].tolist(),
-        barrier[ev].tolist(),
-        wmask[ev].tolist(),
-        smask[ev].tolist(),
-        strict=True,
-    ):
-        if b:
-            k0, k1, k2 = (int(last[x][i - 1]) if i else -1 for x in range(3))
-            for x in range(3):
-                c0, c1, c2 = cur[x]
-                cur[x] = (max(c0, k0), max(c1, k1), max(c2, k2))
-                pos[x].append(i)
-                val[x].append(cur[x])
-            continue
-        c = cur[e]
-        if wm:
-            c0, c1, c2 = c
-            for d in dirs[wm]:
-                s0, s1, s2 = queues[d].popleft()
-                c0 = s0 if s0 > c0 else c0
-                c1 = s1 if s1 > c1 else c1
-                c2 = s2 if s2 > c2 else c2
-            c = cur[e] = (c0, c1, c2)
-        if sm:
-            k = (i, c[1], c[2]) if e == 0 else (c[0], i, c[2]) if e == 1 else (c[0], c[1], i)
-            for d in dirs[sm]:
-                queues[d].append(k)
-        pos[e].append(i)
-        val[e].append(c)
-    K = np.full((n, 3), -1, dtype=np.int64)
-    for e in range(3):
-        mine = np.flatnonzero(eng == e)
-        if len(pos[e]) and len(mine):
-            j = np.searchsorted(np.array(pos[e]), mine, side="right") - 1
-            vals = np.array(val[e], dtype=np.int64)
-            ok = j >= 0
-            K[mine[ok]] = vals[j[ok]]
-        K[mine, e] = mine
-    return K
 
 
 class _Mem:
@@ -559,9 +477,7 @@ class FuncSim:
         t0 = time.perf_counter()
         p = self.p
         table = p.code
-        check_legal(table, self.cfg, p.mem_bytes)
-        end = program_end(table)
-        check_tokens(table)
+        end = p.check()
         self.f = {name: table[:end, col] for name, col in COL.items()}
         self.mem = p.memory()
         if self.engine == "jit":
@@ -698,7 +614,7 @@ class FuncSim:
         that state - the same state as its own there, so the same message, at the cost of
         two compiled passes, not a vectorized run of the whole program."""
         p = self.p
-        K = funcjit.knowledge(p.code, end) if self.check_races else None
+        K = knowledge(p.code, end) if self.check_races else None
         status, n, counters, _ = funcjit.execute(p, self.mem, end, K, self.check_races)
         if status != funcjit.OK:
             # Name it as the one-at-a-time reference does: the state just before ``n``

@@ -91,7 +91,6 @@ DIRECTIONS = (
 #: the queued instructions on top, decoupled execution stays below 2**16).
 MAX_OUTSTANDING_TOKENS = 1 << 15
 
-_OPS = np.array(sorted(int(op) for op in Op), dtype=np.int64)
 _ENGINE_LUT = np.full(256, -1, dtype=np.int64)
 for _op, _spec in OPCODES.items():
     _ENGINE_LUT[int(_op)] = int(_spec.engine)
@@ -133,16 +132,6 @@ def _split_words(data) -> tuple[np.ndarray, np.ndarray]:
     raw = np.frombuffer(bytes(data) if not isinstance(data, np.ndarray) else data, np.uint8)
     words = raw.view("<u8").reshape(-1, 2)
     return words[:, 0].astype(np.uint64), words[:, 1].astype(np.uint64)
-
-
-def _extract(lo: np.ndarray, hi: np.ndarray, lsb: int, width: int) -> np.ndarray:
-    mask = np.uint64((1 << width) - 1)
-    if lsb >= 64:
-        return ((hi >> np.uint64(lsb - 64)) & mask).astype(np.int64)
-    low = lo >> np.uint64(lsb)
-    if lsb + width > 64:
-        low = low | (hi << np.uint64(64 - lsb))
-    return (low & mask).astype(np.int64)
 
 
 def _used_masks(op: Op) -> tuple[int, int]:

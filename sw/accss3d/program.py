@@ -126,6 +126,22 @@ class Program:
             self._code_bytes = cached
         return cached[1]
 
+    def check(self) -> int:
+        """Legality (for this config and ``MEM_LIMIT``) and token consistency of the code:
+        :func:`~accss3d.isatable.check_legal`, :func:`~accss3d.isatable.program_end`,
+        :func:`~accss3d.isatable.check_tokens`, in that order.  Returns the number of
+        instructions executed (up to HALT).  Checked once per code table (cached: the table
+        is not modified after), so a program loaded or compiled is not checked again when it
+        runs."""
+        cached = getattr(self, "_checked", None)
+        if cached is None or cached[0] is not self.code:
+            check_legal(self.code, self.cfg, self.mem_bytes)
+            end = program_end(self.code)
+            check_tokens(self.code)
+            cached = (self.code, end)
+            self._checked = cached
+        return cached[1]
+
     def memory(self) -> np.ndarray:
         """The whole external memory (``mem_bytes`` uint8): code, image, zeros."""
         mem = np.zeros(self.mem_bytes, dtype=np.uint8)
@@ -320,10 +336,6 @@ def _parse(data: bytes, cfg: ArchConfig | None, check_code: bool) -> Program:
 
     manifest = _parse_manifest(sections[Section.MANIFEST][0], mem_bytes)
     table = decode_table(code)
-    if check_code:
-        check_legal(table, own, mem_bytes)
-        program_end(table)
-        check_tokens(table)
     prog = Program(
         cfg=own,
         code=table,
@@ -334,6 +346,8 @@ def _parse(data: bytes, cfg: ArchConfig | None, check_code: bool) -> Program:
         prog_addr=prog_addr,
     )
     prog._code_bytes = (table, code)
+    if check_code:
+        prog.check()
     return prog
 
 

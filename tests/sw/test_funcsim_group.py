@@ -43,6 +43,19 @@ def jit_flags(program: Program):
     return None if status == funcjit.OK else n
 
 
+def like_sequential(program: Program):
+    """The outcome of the one-instruction-at-a-time reference, after checking that the
+    compiled engine (the default) gives the same and flags the instruction it names."""
+    seq = outcome(program, batch=False)
+    assert outcome(program) == seq
+    flagged = jit_flags(program)
+    if isinstance(seq, str):
+        assert flagged == int(re.match(r"instruction (\d+):", seq).group(1))
+    else:
+        assert flagged is None
+    return seq
+
+
 def with_code(program: Program, code: np.ndarray) -> Program:
     p = program
     return Program(p.cfg, code, p.image, p.image_base, p.mem_bytes, p.manifest, p.prog_addr)
@@ -111,14 +124,8 @@ def test_dropped_tokens_same_verdict(programs, name, seed, p, dirs):
     # The compiled engine stops at the first violation in program order and names it as
     # the one-instruction-at-a-time reference does (the batched paths may name a later one
     # of the same batch).
-    seq = outcome(mutant, batch=False)
+    seq = like_sequential(mutant)
     assert isinstance(seq, str) == isinstance(ref, str)
-    assert outcome(mutant) == seq
-    flagged = jit_flags(mutant)
-    if isinstance(seq, str):
-        assert flagged == int(re.match(r"instruction (\d+):", seq).group(1))
-    else:
-        assert flagged is None
 
 
 @settings(
@@ -230,13 +237,7 @@ def test_corrupted_image_same_outcome(programs, name, hits):
         prog.cfg, prog.code, bytes(image), prog.image_base, prog.mem_bytes, prog.manifest,
         prog.prog_addr,
     )  # fmt: skip
-    seq = outcome(mutant, batch=False)
-    assert outcome(mutant) == seq
-    flagged = jit_flags(mutant)
-    if isinstance(seq, str):
-        assert flagged == int(re.match(r"instruction (\d+):", seq).group(1))
-    else:
-        assert flagged is None
+    like_sequential(mutant)
 
 
 PSUM_PROGRAM = """\
@@ -305,6 +306,5 @@ def test_psum_fill_store_programs(brb, prb, prb2, uf, quant, ch, entries, drop_s
         code = code[code[:, COL["op"]] != int(Op.SYNC)]
     code = drop_token_pairs(code, np.random.default_rng(seed), p)
     mutant = with_code(prog, code)
-    seq = outcome(mutant, batch=False)
-    assert outcome(mutant) == seq
+    like_sequential(mutant)
     assert outcome(mutant, engine="numpy") == outcome(mutant, group=False)
